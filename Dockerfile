@@ -1,0 +1,21 @@
+# syntax=docker/dockerfile:1
+# Multi-stage: build a wheel and its dependencies, then copy only the installed packages into a slim runtime.
+FROM python:3.11.14-slim-bookworm AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY operator ./operator
+RUN python -m venv /opt/venv && /opt/venv/bin/pip install --no-cache-dir --upgrade pip \
+    && /opt/venv/bin/pip install --no-cache-dir .
+
+FROM python:3.11.14-slim-bookworm
+LABEL org.opencontainers.image.title="coco-operator" \
+      org.opencontainers.image.description="Kubernetes operator syncing Confluence spaces into Meilisearch" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.source="https://github.com/coco-operator/coco-operator"
+COPY --from=build /opt/venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 HOME=/tmp
+# A numeric non-root user so that runAsNonRoot can be verified by the kubelet.
+USER 65532:65532
+EXPOSE 8000 8080
+ENTRYPOINT ["coco-operator"]
+CMD ["run"]

@@ -1,0 +1,49 @@
+"""Types shared by both kinds."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+GROUP = "coco.rs"
+VERSION = "v1alpha1"
+CATEGORY = "coco"
+
+
+class ApiModel(BaseModel):
+    """Base for API types: camelCase on the wire is spelled out per field; unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class SecretKeyRef(ApiModel):
+    """A key of a Secret in the Datasource's own namespace."""
+
+    name: str = Field(
+        description="Name of the Secret, in the same namespace as the Datasource.",
+        min_length=1,
+        max_length=253,
+        pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+    )
+    key: str = Field(
+        default="token",
+        description="Key inside the Secret's data that holds the value.",
+        min_length=1,
+        max_length=253,
+        pattern=r"^[-._a-zA-Z0-9]+$",
+    )
+
+
+class Condition(ApiModel):
+    """A Kubernetes-convention condition (metav1.Condition)."""
+
+    type: str = Field(description="Type of condition in CamelCase, e.g. Ready.", max_length=316)
+    status: Literal["True", "False", "Unknown"] = Field(description="Status of the condition.")
+    reason: str = Field(description="CamelCase reason for the last transition.", max_length=1024)
+    message: str = Field(default="", description="Human-readable details.", max_length=32768)
+    lastTransitionTime: datetime = Field(description="When the status last changed.")
+    observedGeneration: int | None = Field(
+        default=None, description="The .metadata.generation the condition was set for.", ge=0
+    )

@@ -1,0 +1,176 @@
+"""`Datasource` (namespaced): one Confluence space synced into Meilisearch, as in Coco's `POST /datasource/`.
+
+Field names inside `connector.config` are Coco's own (snake_case) so that a Coco definition converts 1:1.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import ConfigDict, Field
+
+from coco_operator.api.common import ApiModel, Condition, SecretKeyRef
+
+# Go's time.ParseDuration syntax (what CEL's duration() accepts), e.g. 30s, 5m, 1h30m, 1.5h.
+GO_DURATION_PATTERN = r"^([0-9]+([.][0-9]+)?(ns|us|µs|ms|s|m|h))+$"
+MIN_INTERVAL = "10s"
+# A global space key is letters and digits; a personal space key is `~` followed by a username or account id.
+SPACE_KEY_PATTERN = r"^([A-Za-z0-9]+|~[A-Za-z0-9._@:-]+)$"
+INDEX_UID_PATTERN = r"^[A-Za-z0-9_-]+$"
+
+TOKEN_REFUSED = (
+    "an inline token is not allowed: store the token in a Secret in the Datasource's namespace "
+    "(kubectl create secret generic confluence-token --from-literal=token=...) and reference it with "
+    "connector.config.tokenSecretRef: {name: confluence-token, key: token}"
+)
+
+
+def _cel(rule: str, message: str, reason: str | None = None, field_path: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"rule": rule, "message": message}
+    if reason:
+        out["reason"] = reason
+    if field_path:
+        out["fieldPath"] = field_path
+    return out
+
+
+class ConfluenceConfig(ApiModel):
+    """Settings of the builtin `confluence` connector (Coco's field names)."""
+
+    model_config = ConfigDict(
+        **ApiModel.model_config,
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel("!has(self.token)", TOKEN_REFUSED, "FieldValueForbidden", ".token"),
+                _cel(
+                    "!self.endpoint.contains('.atlassian.net') || has(self.username)",
+                    "Confluence Cloud (*.atlassian.net) needs username: the email of the account that owns "
+                    "the API token",
+                    "FieldValueRequired",
+                    ".username",
+                ),
+            ]
+        },
+    )
+
+    endpoint: str = Field(
+        description=(
+            "Base URL of the Confluence site: https://SITE.atlassian.net/wiki for Cloud, "
+            "https://HOST[/context] for Data Center and Server."
+        ),
+        max_length=2048,
+        pattern=r"^https?://[^\s/?#]+[^\s?#]*$",
+    )
+    username: str | None = Field(
+        default=None,
+        description="Cloud: the account's email (HTTP Basic with the API token). Data Center: omit to use the "
+        "token as a personal access token (Bearer).",
+        max_length=256,
+    )
+    tokenSecretRef: SecretKeyRef = Field(
+        description="Secret key holding the Cloud API token or the Data Center personal access token."
+    )
+    token: str | None = Field(
+        default=None, description="Not allowed: use tokenSecretRef. Listed only to refuse it with a clear message."
+    )
+    space: str = Field(
+        description="Key of the Confluence space to index, e.g. DOCS (personal spaces: ~username).",
+        min_length=1,
+        max_length=255,
+        pattern=SPACE_KEY_PATTERN,
+    )
+    enable_blogposts: bool = Field(default=False, description="Also index the space's blog posts.")
+    enable_attachments: bool = Field(default=False, description="Also index the space's attachments.")
+
+
+class ConnectorRef(ApiModel):
+    id: str = Field(
+        description="Name of the cluster-scoped Connector, e.g. confluence.",
+        min_length=1,
+        max_length=253,
+        pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+    )
+    config: ConfluenceConfig = Field(description="Connector settings.")
+
+
+class SyncSpec(ApiModel):
+    enabled: bool = Field(default=True, description="false suspends scheduled syncs; the index is kept.")
+    interval: str = Field(
+        default="5m",
+        description="Time between the end of one run and the start of the next, as a Go duration "
+        "(30s, 5m, 1h). At least 10s.",
+        max_length=64,
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(
+                    f"!self.matches('{GO_DURATION_PATTERN}') || duration(self) >= duration('{MIN_INTERVAL}')",
+                    f"sync.interval must be at least {MIN_INTERVAL}",
+                )
+            ]
+        },
+        pattern=GO_DURATION_PATTERN,
+    )
+    timeout: str | None = Field(
+        default=None,
+        description="Cancel a run that takes longer than this Go duration (default: the operator's "
+        "max_running_timeout_in_seconds, 1200s).",
+        max_length=64,
+        pattern=GO_DURATION_PATTERN,
+    )
+
+
+class DatasourceSpec(ApiModel):
+    name: str = Field(description="Display name, e.g. 'My Confluence Wiki'.", min_length=1, max_length=256)
+    type: Literal["connector"] = Field(default="connector", description="Datasource type (Coco: connector).")
+    enabled: bool = Field(default=True, description="false disables the Datasource: no syncs run.")
+    connector: ConnectorRef = Field(description="The Connector this Datasource uses and its settings.")
+    sync: SyncSpec = Field(default_factory=SyncSpec, description="When to sync.")
+    index: str | None = Field(
+        default=None,
+        description="Meilisearch index for this Datasource's documents (default: the operator's index).",
+        min_length=1,
+        max_length=400,
+        pattern=INDEX_UID_PATTERN,
+    )
+
+
+class SyncCounts(ApiModel):
+    pages: int = Field(default=0, description="Pages indexed.")
+    blogposts: int = Field(default=0, description="Blog posts indexed.")
+    attachments: int = Field(default=0, description="Attachments indexed.")
+    deleted: int = Field(default=0, description="Documents removed from the index.")
+    skipped: int = Field(default=0, description="Items skipped (e.g. attachments too large).")
+
+
+class DatasourceStatus(ApiModel):
+    observedGeneration: int | None = Field(default=None, description="Generation last reconciled.")
+    conditions: list[Condition] = Field(
+        default_factory=list, description="Ready always; Reconciling and Stalled while true (kstatus)."
+    )
+    lastSyncStartTime: datetime | None = Field(default=None, description="Start of the last run.")
+    lastSyncTime: datetime | None = Field(default=None, description="End of the last run, successful or not.")
+    lastSuccessfulSyncTime: datetime | None = Field(default=None, description="End of the last successful run.")
+    nextSyncTime: datetime | None = Field(default=None, description="When the next run is due.")
+    lastSyncDuration: str | None = Field(default=None, description="How long the last run took.")
+    lastSyncResult: Literal["Succeeded", "Failed"] | None = Field(default=None, description="Last run's outcome.")
+    documents: int | None = Field(default=None, description="Documents of this Datasource in the index.")
+    lastSync: SyncCounts | None = Field(default=None, description="What the last run indexed and deleted.")
+    lastError: str | None = Field(default=None, description="The last run's error, in plain words.")
+    consecutiveFailures: int | None = Field(default=None, description="Failed runs since the last success.")
+    index: str | None = Field(default=None, description="Meilisearch index the documents are in.")
+    lastHandledSyncRequest: str | None = Field(
+        default=None, description="Value of the coco.rs/sync-requested-at annotation last handled."
+    )
+
+
+class Datasource(ApiModel):
+    """Kind `Datasource`."""
+
+    spec: DatasourceSpec
+    status: DatasourceStatus | None = None
+
+
+def parse_spec(spec: dict[str, Any]) -> DatasourceSpec:
+    """Validate a spec as read from the API server (admission already ran; this guards the CLI path)."""
+    return DatasourceSpec.model_validate(spec)

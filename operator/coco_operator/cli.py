@@ -1,0 +1,262 @@
+"""`coco-operator` command line: run the operator, print CRDs, run one sync outside the cluster."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+import yaml
+from pydantic import ValidationError
+
+from coco_operator import __version__
+from coco_operator.api.datasource import DatasourceSpec
+from coco_operator.dispatcher.schedule import format_duration
+from coco_operator.settings import Settings
+from coco_operator.sync import SyncRequest, SyncResult, index_for, run_sync
+
+
+def _settings(**overrides: Any) -> Settings:
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+# --- run ---------------------------------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import kopf
+
+    from coco_operator.controller import handlers
+
+    namespaces: list[str] = args.namespace or []
+    settings = _settings(
+        meili_url=args.meili_url,
+        meili_index=args.meili_index,
+        metrics_port=args.metrics_port,
+        health_port=args.health_port,
+        log_format=args.log_format,
+    )
+    if namespaces:
+        settings.namespaces = namespaces
+    handlers.configure(settings)
+    kopf.configure(
+        verbose=args.verbose,
+        log_format=kopf.LogFormat.JSON if settings.log_format == "json" else kopf.LogFormat.FULL,
+        log_refkey="datasource" if settings.log_format == "json" else None,
+    )
+    liveness = f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None
+    kopf.run(
+        standalone=True,
+        clusterwide=not settings.namespaces,
+        namespaces=settings.namespaces,
+        liveness_endpoint=liveness,
+    )
+    return 0
+
+
+# --- crds --------------------------------------------------------------------------------------------------
+
+
+def cmd_crds(args: argparse.Namespace) -> int:
+    from coco_operator.api.crd import crd_files, render_all
+
+    if args.check:
+        out_dir = Path(args.check)
+        drift = []
+        for name, content in crd_files().items():
+            path = out_dir / name
+            if not path.exists() or path.read_text() != content:
+                drift.append(str(path))
+        if drift:
+            print(
+                "CRDs differ from the models: " + ", ".join(drift) + "\nRegenerate with: coco-operator crds "
+                f"--output-dir {out_dir}",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"CRDs in {out_dir} match the models")
+        return 0
+    if args.output_dir:
+        out_dir = Path(args.output_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for name, content in crd_files().items():
+            (out_dir / name).write_text(content)
+            print(f"wrote {out_dir / name}")
+        return 0
+    sys.stdout.write(render_all())
+    return 0
+
+
+# --- sync --------------------------------------------------------------------------------------------------
+
+
+class ProgressLine:
+    """Live progress on a terminal; phase changes only when output is not a terminal."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.phase = ""
+        self.last = 0.0
+
+    def __call__(self, phase: str, items: int) -> None:
+        now = time.monotonic()
+        if self.tty:
+            if phase != self.phase or now - self.last > 0.1:
+                self.stream.write(f"\r\033[K{phase}: {items} items")
+                self.stream.flush()
+                self.last = now
+        elif phase != self.phase:
+            self.stream.write(f"{phase}...\n")
+            self.stream.flush()
+        self.phase = phase
+
+    def done(self) -> None:
+        if self.tty:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+
+
+def _load_datasource(path: str) -> tuple[str, DatasourceSpec]:
+    text = sys.stdin.read() if path == "-" else Path(path).read_text()
+    docs = [d for d in yaml.safe_load_all(text) if d]
+    found = [d for d in docs if isinstance(d, dict) and d.get("kind") == "Datasource"]
+    if len(found) != 1:
+        raise SystemExit(f"error: {path} must contain exactly one Datasource (found {len(found)})")
+    body = found[0]
+    meta = body.get("metadata") or {}
+    ds_id = f"{meta.get('namespace', 'default')}/{meta.get('name', 'datasource')}"
+    try:
+        spec = DatasourceSpec.model_validate(body.get("spec") or {})
+    except ValidationError as exc:
+        raise SystemExit(f"error: Datasource {ds_id} in {path} is invalid:\n{exc}") from exc
+    if spec.connector.config.token:
+        raise SystemExit(
+            f"error: Datasource {ds_id} has an inline token; pass it with --token-file or CONFLUENCE_TOKEN instead"
+        )
+    return ds_id, spec
+
+
+def _summary(ds_id: str, index: str, result: SyncResult) -> dict[str, Any]:
+    return {
+        "datasource": ds_id,
+        "index": index,
+        "result": "Succeeded" if result.succeeded else "Failed",
+        "reason": result.error.reason if result.error else None,
+        "error": result.error.message if result.error else None,
+        "duration_seconds": round(result.duration_s, 3),
+        "counts": result.counts.model_dump(),
+        "documents": result.documents,
+        "requests": result.requests,
+        "skipped": result.skipped_items,
+    }
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    ds_id, spec = _load_datasource(args.file)
+    if args.datasource_id:
+        ds_id = args.datasource_id
+    token = None
+    if args.token_file:
+        token = Path(args.token_file).read_text().strip()
+    token = token or os.environ.get("CONFLUENCE_TOKEN")
+    if not token:
+        print("error: no Confluence token: pass --token-file PATH or set CONFLUENCE_TOKEN", file=sys.stderr)
+        return 2
+    settings = _settings(meili_url=args.meili_url, meili_api_key=args.meili_key, meili_index=args.index)
+    index = index_for(spec, settings)
+    progress = ProgressLine(sys.stderr)
+    result = asyncio.run(
+        run_sync(SyncRequest(ds_id, spec, token, index), settings, progress=None if args.quiet else progress)
+    )
+    progress.done()
+    summary = _summary(ds_id, index, result)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        c = result.counts
+        state = "succeeded" if result.succeeded else f"FAILED ({summary['reason']})"
+        print(f"sync of {ds_id} {state} in {format_duration(result.duration_s)}")
+        print(
+            f"  pages {c.pages}, blog posts {c.blogposts}, attachments {c.attachments}, deleted {c.deleted}, "
+            f"skipped {c.skipped}"
+        )
+        print(
+            f"  {result.documents if result.documents is not None else '?'} documents in index {index}; "
+            f"{result.requests} Confluence requests"
+        )
+        for item in result.skipped_items:
+            print(f"  skipped: {item}")
+        if result.error:
+            print(f"  error: {result.error.message}")
+    return 0 if result.succeeded else 1
+
+
+# --- parser ------------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="coco-operator",
+        description="Kubernetes operator that syncs Confluence spaces into Meilisearch (Coco-style connectors).",
+    )
+    parser.add_argument("--version", action="version", version=f"coco-operator {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser(
+        "run",
+        help="run the operator against the current kubeconfig (or in-cluster config)",
+        description="Run the operator. Settings come from COCO_* environment variables (see README); "
+        "flags override them.",
+    )
+    run.add_argument(
+        "-n", "--namespace", action="append", help="watch only this namespace (repeatable); default: all namespaces"
+    )
+    run.add_argument("--meili-url", help="Meilisearch URL (env COCO_MEILI_URL or MEILI_URL)")
+    run.add_argument("--meili-index", help="default index (env COCO_MEILI_INDEX; default coco_documents)")
+    run.add_argument("--metrics-port", type=int, help="Prometheus metrics port (env COCO_METRICS_PORT)")
+    run.add_argument("--health-port", type=int, help="liveness endpoint port, 0 disables (env COCO_HEALTH_PORT)")
+    run.add_argument("--log-format", choices=["text", "json"], help="log format (env COCO_LOG_FORMAT)")
+    run.add_argument("-v", "--verbose", action="store_true", help="verbose logging")
+    run.set_defaults(func=cmd_run)
+
+    crds = sub.add_parser(
+        "crds",
+        help="print the CRDs generated from the API models",
+        description="Print the CustomResourceDefinitions (YAML) generated from the models.",
+    )
+    group = crds.add_mutually_exclusive_group()
+    group.add_argument("--output-dir", help="write one file per CRD into this directory")
+    group.add_argument("--check", metavar="DIR", help="exit 1 if the CRDs in DIR differ from the models")
+    crds.set_defaults(func=cmd_crds)
+
+    sync = sub.add_parser(
+        "sync",
+        help="run one sync of a Datasource given as YAML, outside the cluster",
+        description="Run one sync of the Datasource in FILE (YAML, '-' for stdin) and print a summary. "
+        "Exit code 0 on success, 1 when the sync failed.",
+    )
+    sync.add_argument("file", help="YAML file with one Datasource ('-' reads stdin)")
+    sync.add_argument("--token-file", help="file holding the Confluence token (else env CONFLUENCE_TOKEN)")
+    sync.add_argument("--meili-url", help="Meilisearch URL (else env MEILI_URL / COCO_MEILI_URL)")
+    sync.add_argument("--meili-key", help="Meilisearch API key (else env MEILI_MASTER_KEY / COCO_MEILI_API_KEY)")
+    sync.add_argument("--index", help="index when the Datasource names none (default coco_documents)")
+    sync.add_argument("--datasource-id", help="id the documents are filed under (default NAMESPACE/NAME)")
+    sync.add_argument("--json", action="store_true", help="print the summary as JSON")
+    sync.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    sync.set_defaults(func=cmd_sync)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

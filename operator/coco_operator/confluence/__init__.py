@@ -1,0 +1,1 @@
+"""Confluence client and content conversion."""

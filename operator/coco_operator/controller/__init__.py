@@ -1,0 +1,1 @@
+"""kopf handlers and the Kubernetes I/O they need."""

@@ -1,0 +1,130 @@
+"""kopf handlers: translate watch events into dispatcher calls. They decide nothing themselves."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from coco_operator import status as st
+from coco_operator.api.common import GROUP, VERSION
+from coco_operator.api.connector import KNOWN_PROCESSORS
+from coco_operator.controller.kube import KubeApi, load_config
+from coco_operator.dispatcher.runner import Dispatcher, datasource_id
+from coco_operator.errors import SyncError
+from coco_operator.search.sink import MeiliSink
+from coco_operator.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+FINALIZER = "coco.rs/cleanup"
+
+
+class Runtime:
+    """What the handlers share; built at startup."""
+
+    settings: Settings
+    kube: KubeApi
+    dispatcher: Dispatcher
+
+
+RT = Runtime()
+
+
+def configure(settings: Settings) -> None:
+    RT.settings = settings
+
+
+@kopf.on.startup()
+async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
+    # Our own annotation prefix and finalizer; kopf keeps its bookkeeping out of status (we own status).
+    settings.persistence.finalizer = FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
+    settings.posting.level = logging.WARNING
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    if not hasattr(RT, "settings"):
+        RT.settings = load_settings()
+    load_config()
+    RT.kube = KubeApi()
+    RT.dispatcher = Dispatcher(RT.settings, RT.kube)
+
+
+@kopf.on.cleanup()
+async def cleanup(**_: Any) -> None:
+    await RT.dispatcher.shutdown()
+
+
+@kopf.on.event(GROUP, VERSION, "datasources")
+async def datasource_event(body: kopf.Body, type: str | None, **_: Any) -> None:
+    if type == "DELETED":
+        return
+    raw = dict(body)
+    before = RT.dispatcher.workers.get((body.metadata.namespace or "", body.metadata.name or ""))
+    connector_before = before.connector_id if before else None
+    RT.dispatcher.observe(raw)
+    connector_now = (raw.get("spec", {}).get("connector") or {}).get("id")
+    if connector_before != connector_now:
+        for name in {connector_before, connector_now} - {None}:
+            await refresh_connector(str(name))
+
+
+@kopf.on.delete(GROUP, VERSION, "datasources")
+async def datasource_deleted(spec: kopf.Spec, namespace: str | None, name: str, **_: Any) -> None:
+    """Remove the Datasource's documents, then let the object go (the finalizer waits for this)."""
+    namespace = namespace or "default"
+    await RT.dispatcher.forget((namespace, name))
+    index = spec.get("index") or RT.settings.meili_index
+    sink = MeiliSink(RT.settings.meili_url, RT.settings.meili_api_key, index)
+    ds_id = datasource_id((namespace, name))
+    try:
+        await sink.delete_datasource(ds_id)
+    except SyncError as exc:
+        raise kopf.TemporaryError(
+            f"cannot remove the documents of {ds_id} from index {index} yet: {exc.message}",
+            delay=RT.settings.retry_delay_seconds,
+        ) from exc
+    connector = (spec.get("connector") or {}).get("id")
+    if connector:
+        await refresh_connector(str(connector))
+
+
+async def refresh_connector(name: str) -> None:
+    obj = await RT.kube.get_connector(name)
+    if obj is not None:
+        await _write_connector_status(obj)
+
+
+async def _write_connector_status(obj: dict[str, Any]) -> None:
+    from datetime import UTC, datetime
+
+    meta, spec = obj.get("metadata", {}), obj.get("spec", {})
+    processor = spec.get("processor") or {}
+    old = dict(obj.get("status") or {})
+    new = st.connector_status(
+        old,
+        generation=meta.get("generation"),
+        processor=str(processor.get("name", "")),
+        enabled=bool(processor.get("enabled", True)),
+        known=processor.get("name") in KNOWN_PROCESSORS,
+        datasources=RT.dispatcher.count_using(meta["name"]),
+        now=datetime.now(UTC),
+    )
+    patch = st.merge_patch(old, new)
+    if patch:
+        await RT.kube.patch_connector_status(meta["name"], patch)
+
+
+@kopf.on.event(GROUP, VERSION, "connectors")
+async def connector_event(body: kopf.Body, type: str | None, name: str, **_: Any) -> None:
+    RT.dispatcher.connector_changed(name)
+    if type == "DELETED":
+        return
+    await _write_connector_status(dict(body))
+
+
+@kopf.on.probe(id="datasources")
+def probe_datasources(**_: Any) -> int:
+    return len(RT.dispatcher.workers) if hasattr(RT, "dispatcher") else 0

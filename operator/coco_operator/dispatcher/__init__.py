@@ -1,0 +1,1 @@
+"""The dispatcher: decides when each Datasource runs and launches its runs."""

@@ -1,0 +1,354 @@
+"""The in-process dispatcher: one worker task per Datasource, a global limit on concurrent runs.
+
+kopf handlers only tell the dispatcher what they saw (`observe`, `forget`, `connector_changed`); the
+workers decide, using the pure functions in `schedule` and `status`, and write status through `KubeApi`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+
+from coco_operator import status as st
+from coco_operator.api.connector import KNOWN_PROCESSORS
+from coco_operator.api.datasource import DatasourceSpec
+from coco_operator.dispatcher.schedule import next_run_at, parse_duration
+from coco_operator.errors import ConfigurationError, ConnectorError, SyncError, SyncTimeoutError
+from coco_operator.settings import Settings
+from coco_operator.sync import SyncRequest, SyncResult, index_for, run_sync
+
+log = logging.getLogger(__name__)
+
+SYNC_REQUEST_ANNOTATION = "coco.rs/sync-requested-at"
+
+Key = tuple[str, str]  # (namespace, name)
+
+
+class Kube(Protocol):
+    async def read_secret_value(self, namespace: str, name: str, key: str, *, owner: str) -> str: ...
+    async def get_connector(self, name: str) -> dict[str, Any] | None: ...
+    async def patch_datasource_status(self, namespace: str, name: str, patch: dict[str, Any]) -> None: ...
+    async def post_event(self, obj: dict[str, Any], event_type: str, reason: str, message: str) -> None: ...
+
+
+SyncFn = Callable[[SyncRequest, Settings], Awaitable[SyncResult]]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def datasource_id(key: Key) -> str:
+    return f"{key[0]}/{key[1]}"
+
+
+class Dispatcher:
+    def __init__(self, settings: Settings, kube: Kube, sync: SyncFn | None = None) -> None:
+        self.settings = settings
+        self.kube = kube
+        self._sync: SyncFn = sync or (lambda req, s: run_sync(req, s))
+        self.slots = asyncio.Semaphore(settings.max_concurrent_runs)
+        self.workers: dict[Key, Worker] = {}
+
+    def observe(self, body: dict[str, Any]) -> None:
+        meta = body.get("metadata", {})
+        key = (meta["namespace"], meta["name"])
+        if meta.get("deletionTimestamp"):
+            return
+        worker = self.workers.get(key)
+        if worker is None:
+            self.workers[key] = Worker(self, key, body)
+        else:
+            worker.update(body)
+
+    async def forget(self, key: Key) -> None:
+        worker = self.workers.pop(key, None)
+        if worker:
+            await worker.stop()
+
+    def connector_changed(self, name: str) -> None:
+        for worker in self.workers.values():
+            if worker.connector_id == name:
+                worker.wake.set()
+
+    def count_using(self, connector: str) -> int:
+        return sum(1 for w in self.workers.values() if w.connector_id == connector)
+
+    async def shutdown(self) -> None:
+        for key in list(self.workers):
+            await self.forget(key)
+
+
+class Worker:
+    """Schedules and runs one Datasource. Owns that Datasource's status: only it writes there."""
+
+    def __init__(self, dispatcher: Dispatcher, key: Key, body: dict[str, Any]) -> None:
+        self.d = dispatcher
+        self.key = key
+        self.body = body
+        self.status: dict[str, Any] = dict(body.get("status") or {})
+        self.wake = asyncio.Event()
+        self.run_task: asyncio.Task[SyncResult] | None = None
+        self.task = asyncio.create_task(self._loop(), name=f"datasource {datasource_id(key)}")
+
+    @property
+    def generation(self) -> int | None:
+        gen = self.body.get("metadata", {}).get("generation")
+        return int(gen) if gen is not None else None
+
+    @property
+    def connector_id(self) -> str | None:
+        return (self.body.get("spec", {}).get("connector") or {}).get("id")
+
+    @property
+    def requested_token(self) -> str | None:
+        return (self.body.get("metadata", {}).get("annotations") or {}).get(SYNC_REQUEST_ANNOTATION)
+
+    def update(self, body: dict[str, Any]) -> None:
+        old_gen, old_token = self.generation, self.requested_token
+        self.body = body
+        if self.generation != old_gen:
+            # A spec change cancels the run in progress: it would write results for a spec that is gone.
+            if self.run_task and not self.run_task.done():
+                log.info("spec of %s changed: cancelling its run", datasource_id(self.key))
+                self.run_task.cancel()
+            self.wake.set()
+        elif self.requested_token != old_token:
+            self.wake.set()
+
+    async def stop(self) -> None:
+        self.task.cancel()
+        if self.run_task:
+            self.run_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+
+    async def _write(self, new: dict[str, Any]) -> None:
+        patch = st.merge_patch(self.status, new)
+        self.status = new
+        if patch is not None:
+            await self.d.kube.patch_datasource_status(self.key[0], self.key[1], patch)
+
+    async def _sleep(self, seconds: float | None) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.wake.wait(), timeout=seconds)
+
+    async def _loop(self) -> None:
+        while True:
+            self.wake.clear()
+            try:
+                delay = await self._step()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a bug or an API error must not kill the worker for good
+                log.exception("worker for %s failed; retrying", datasource_id(self.key))
+                delay = self.d.settings.retry_delay_seconds
+            await self._sleep(delay)
+
+    def _due(self, spec: DatasourceSpec) -> datetime | None:
+        """None: run now."""
+        if self.status.get("observedGeneration") != self.generation:
+            return None
+        token = self.requested_token
+        if token and token != self.status.get("lastHandledSyncRequest"):
+            return None
+        return next_run_at(
+            key=datasource_id(self.key),
+            last_finished=st.parse_time(self.status.get("lastSyncTime")),
+            failures=int(self.status.get("consecutiveFailures") or 0),
+            interval=parse_duration(spec.sync.interval),
+            retry_base_s=self.d.settings.retry_delay_seconds,
+            retry_cap_s=self.d.settings.retry_max_delay_seconds,
+            jitter_ratio=self.d.settings.jitter_ratio,
+        )
+
+    async def _step(self) -> float | None:
+        """Do what is due now; return how long to sleep (None: until woken)."""
+        now = _now()
+        gen = self.generation
+        try:
+            spec = DatasourceSpec.model_validate(self.body.get("spec") or {})
+        except ValidationError as exc:
+            await self._write(
+                st.paused(self.status, generation=gen, now=now, reason="InvalidSpec", message=str(exc)[:1000])
+            )
+            return None
+        if not spec.enabled:
+            await self._write(
+                st.paused(
+                    self.status,
+                    generation=gen,
+                    now=now,
+                    reason="Disabled",
+                    message="spec.enabled is false: no syncs run; documents already indexed stay. "
+                    "Set spec.enabled: true to resume.",
+                )
+            )
+            return None
+        if not spec.sync.enabled:
+            await self._write(
+                st.paused(
+                    self.status,
+                    generation=gen,
+                    now=now,
+                    reason="Suspended",
+                    message="sync.enabled is false: scheduled syncs are suspended; documents already indexed "
+                    "stay. Set sync.enabled: true to resume.",
+                )
+            )
+            return None
+        connector = await self.d.kube.get_connector(spec.connector.id)
+        if connector is not None and not (connector.get("spec", {}).get("processor") or {}).get("enabled", True):
+            await self._write(
+                st.paused(
+                    self.status,
+                    generation=gen,
+                    now=now,
+                    reason="ConnectorDisabled",
+                    message=f"Connector {spec.connector.id} has processor.enabled: false; syncs resume when it "
+                    "is enabled again.",
+                )
+            )
+            return None
+        due = self._due(spec)
+        if due is not None and due > now:
+            if self.status.get("nextSyncTime") != st.iso(due):
+                new = dict(self.status)
+                new["nextSyncTime"] = st.iso(due)
+                await self._write(new)
+            # Paused -> resumed without a run due: Ready must stop saying "Suspended".
+            ready = st.get_condition(self.status, st.READY)
+            if ready and ready["reason"] in ("Suspended", "Disabled", "ConnectorDisabled", "InvalidSpec"):
+                await self._write(self._resumed(now))
+            return (due - now).total_seconds()
+        await self._run(spec, connector)
+        return 0.0
+
+    def _resumed(self, now: datetime) -> dict[str, Any]:
+        last = self.status.get("lastSyncResult")
+        ready = (
+            ("True", "Succeeded", "Resumed; the last sync succeeded")
+            if last == "Succeeded"
+            else ("Unknown", "Resumed", "Resumed; waiting for the next sync")
+        )
+        new = dict(self.status)
+        new["conditions"] = st.set_condition(
+            list(self.status.get("conditions") or []), st.READY, *ready, now, self.generation
+        )
+        return new
+
+    async def _run(self, spec: DatasourceSpec, connector: dict[str, Any] | None) -> None:
+        gen = self.generation
+        token_handled = self.requested_token
+        index = index_for(spec, self.d.settings)
+        async with self.d.slots:
+            started = _now()
+            await self._write(
+                st.run_started(
+                    self.status, generation=gen, now=started, message=f"Syncing space {spec.connector.config.space}"
+                )
+            )
+            self.run_task = asyncio.create_task(self._execute(spec, connector, index))
+            await asyncio.wait({self.run_task})
+            task, self.run_task = self.run_task, None
+        if task.cancelled():
+            # Spec changed or the Datasource went away: the next loop pass starts over with the new spec.
+            new = dict(self.status)
+            new["conditions"] = st.drop_condition(list(new.get("conditions") or []), st.RECONCILING)
+            await self._write(new)
+            return
+        result = task.result()
+        await self._finish(spec, result, gen, index, token_handled)
+
+    async def _execute(self, spec: DatasourceSpec, connector: dict[str, Any] | None, index: str) -> SyncResult:
+        result = SyncResult(started=_now())
+        owner = f"Datasource {datasource_id(self.key)}"
+        timeout = (
+            parse_duration(spec.sync.timeout).total_seconds()
+            if spec.sync.timeout
+            else float(self.d.settings.max_running_timeout_in_seconds)
+        )
+        try:
+            if connector is None:
+                raise ConnectorError(
+                    f"Connector {spec.connector.id!r} does not exist; create it (the chart ships 'confluence') "
+                    f"or fix spec.connector.id of {owner}"
+                )
+            processor = (connector.get("spec", {}).get("processor") or {}).get("name")
+            if processor not in KNOWN_PROCESSORS:
+                raise ConnectorError(
+                    f"Connector {spec.connector.id!r} uses processor {processor!r}, which this operator does not "
+                    f"run (known: {', '.join(sorted(KNOWN_PROCESSORS))})",
+                    reason="ConnectorNotReady",
+                )
+            ref = spec.connector.config.tokenSecretRef
+            token = await self.d.kube.read_secret_value(self.key[0], ref.name, ref.key, owner=owner)
+            request = SyncRequest(datasource_id=datasource_id(self.key), spec=spec, token=token, index=index)
+            try:
+                return await asyncio.wait_for(self.d._sync(request, self.d.settings), timeout=timeout)
+            except TimeoutError as exc:
+                raise SyncTimeoutError(
+                    f"the run took longer than {timeout:.0f}s and was cancelled; raise sync.timeout or the "
+                    "operator's max_running_timeout_in_seconds if the space is that large"
+                ) from exc
+        except SyncError as exc:
+            result.error = exc
+        except ValueError as exc:
+            result.error = ConfigurationError(str(exc))
+        result.finished = _now()
+        return result
+
+    async def _finish(
+        self, spec: DatasourceSpec, result: SyncResult, gen: int | None, index: str, token: str | None
+    ) -> None:
+        now = result.finished or _now()
+        failures = 0 if result.succeeded else int(self.status.get("consecutiveFailures") or 0) + 1
+        next_run = next_run_at(
+            key=datasource_id(self.key),
+            last_finished=now,
+            failures=failures,
+            interval=parse_duration(spec.sync.interval),
+            retry_base_s=self.d.settings.retry_delay_seconds,
+            retry_cap_s=self.d.settings.retry_max_delay_seconds,
+            jitter_ratio=self.d.settings.jitter_ratio,
+        )
+        if result.succeeded:
+            counts = result.counts.model_dump()
+            new = st.run_succeeded(
+                self.status,
+                generation=gen,
+                now=now,
+                started=result.started,
+                counts=counts,
+                documents=result.documents,
+                index=index,
+                space=spec.connector.config.space,
+                next_run=next_run,
+            )
+            event = ("Normal", "SyncSucceeded", new["conditions"][0]["message"])
+        else:
+            err = result.error or SyncError("unknown failure")
+            new = st.run_failed(
+                self.status,
+                generation=gen,
+                now=now,
+                started=result.started,
+                reason=err.reason,
+                message=err.message,
+                retryable=err.retryable,
+                next_run=next_run,
+                index=index,
+            )
+            event = ("Warning", err.reason, err.message)
+        if token:
+            new["lastHandledSyncRequest"] = token
+        await self._write(new)
+        await self.d.kube.post_event(self.body, *event)
+        # Give the event loop a moment so status/event writes of many workers interleave fairly.
+        await asyncio.sleep(0)

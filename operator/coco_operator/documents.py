@@ -1,0 +1,109 @@
+"""Pure mapping from Confluence REST items to Coco's document model, with Meilisearch-valid ids."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from coco_operator.confluence.source import attachment_media_type, attachment_size
+from coco_operator.confluence.storage_text import storage_to_text
+
+DOCUMENT_TYPES = ("page", "blogpost", "attachment")
+
+
+@dataclass(frozen=True)
+class MappingContext:
+    datasource_id: str  # "namespace/name": stable, readable, and what deletions filter on
+    datasource_name: str  # the spec's display name
+    site_base: str  # web links are relative to this
+    space_key: str
+    space_name: str
+
+
+def document_id(datasource_id: str, content_id: str) -> str:
+    """md5 of datasource id and content id, as Coco does: 32 hex chars, always a valid Meilisearch id."""
+    return hashlib.md5(f"{datasource_id}-{content_id}".encode(), usedforsecurity=False).hexdigest()
+
+
+def _user(u: dict[str, Any] | None) -> dict[str, str] | None:
+    if not u:
+        return None
+    userid = u.get("accountId") or u.get("userKey") or u.get("username") or ""
+    name = u.get("displayName") or u.get("publicName") or u.get("username") or userid
+    return {"avatar": "", "username": str(name), "userid": str(userid)}
+
+
+def _labels(item: dict[str, Any]) -> list[str]:
+    labels = ((item.get("metadata") or {}).get("labels") or {}).get("results") or []
+    return [str(label["name"]) for label in labels if label.get("name")]
+
+
+def _web_url(item: dict[str, Any], ctx: MappingContext) -> str:
+    webui = (item.get("_links") or {}).get("webui") or ""
+    if webui.startswith(("http://", "https://")):
+        return str(webui)
+    return f"{ctx.site_base}{webui}" if webui else ctx.site_base
+
+
+def _common(item: dict[str, Any], ctx: MappingContext, doc_type: str) -> dict[str, Any]:
+    version = item.get("version") or {}
+    history = item.get("history") or {}
+    creator = _user(history.get("createdBy"))
+    editor = _user(version.get("by"))
+    ancestors = [str(a.get("title", "")) for a in item.get("ancestors") or [] if a.get("title")]
+    content_id = str(item["id"])
+    return {
+        "id": document_id(ctx.datasource_id, content_id),
+        "source": {"type": "connector", "name": ctx.datasource_name, "id": ctx.datasource_id},
+        "type": doc_type,
+        "title": str(item.get("title") or ""),
+        "url": _web_url(item, ctx),
+        "category": ctx.space_name,
+        "categories": ancestors,
+        "tags": _labels(item),
+        "owner": creator,
+        "last_updated_by": {"user": editor, "timestamp": version.get("when")} if editor else None,
+        "created": history.get("createdDate") or version.get("when"),
+        "updated": version.get("when") or history.get("createdDate"),
+        "metadata": {
+            "content_id": content_id,
+            "space_key": ctx.space_key,
+            "space_name": ctx.space_name,
+            "version": version.get("number"),
+            "status": item.get("status", "current"),
+        },
+    }
+
+
+def content_document(item: dict[str, Any], ctx: MappingContext) -> dict[str, Any]:
+    """A page or blog post."""
+    doc_type = "blogpost" if item.get("type") == "blogpost" else "page"
+    doc = _common(item, ctx, doc_type)
+    storage = (((item.get("body") or {}).get("storage")) or {}).get("value") or ""
+    content = storage_to_text(storage)
+    doc["content"] = content
+    doc["size"] = len(content.encode())
+    return doc
+
+
+def attachment_document(item: dict[str, Any], text: str | None, ctx: MappingContext) -> dict[str, Any]:
+    """An attachment: text when it could be extracted, else metadata only."""
+    doc = _common(item, ctx, "attachment")
+    container = item.get("container") or {}
+    if container.get("title"):
+        doc["categories"] = [*doc["categories"], str(container["title"])]
+    doc["content"] = text or ""
+    doc["size"] = attachment_size(item)
+    doc["metadata"].update(
+        {
+            "media_type": attachment_media_type(item),
+            "container_id": str(container.get("id", "")),
+            "indexed_text": text is not None,
+        }
+    )
+    return doc
+
+
+def count_key(doc_type: str) -> str:
+    return {"page": "pages", "blogpost": "blogposts", "attachment": "attachments"}[doc_type]

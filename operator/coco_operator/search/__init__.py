@@ -1,0 +1,1 @@
+"""Meilisearch: the search backend documents are written to."""

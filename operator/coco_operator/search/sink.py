@@ -1,0 +1,205 @@
+"""Meilisearch sink: index settings, batched writes, task checks, deletions.
+
+The official client is blocking, so every call runs in a worker thread (`asyncio.to_thread`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+import meilisearch
+from meilisearch.errors import MeilisearchApiError, MeilisearchCommunicationError, MeilisearchTimeoutError
+
+from coco_operator.errors import IndexingError, SearchBackendError
+
+log = logging.getLogger(__name__)
+
+PRIMARY_KEY = "id"
+DATASOURCE_FIELD = "source.id"
+INDEX_SETTINGS: dict[str, Any] = {
+    "searchableAttributes": ["title", "content", "tags", "categories", "category", "metadata.space_name"],
+    "filterableAttributes": [
+        DATASOURCE_FIELD,
+        "source.type",
+        "type",
+        "category",
+        "tags",
+        "metadata.space_key",
+        "metadata.content_id",
+    ],
+    "sortableAttributes": ["updated", "created", "title"],
+}
+ID_PAGE = 1000
+DELETE_BATCH = 1000
+T = TypeVar("T")
+
+
+def _filter_eq(field: str, value: str) -> str:
+    return f'{field} = "{value.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
+
+
+class MeiliSink:
+    def __init__(
+        self,
+        url: str,
+        api_key: str | None,
+        index_uid: str,
+        *,
+        batch_size: int = 500,
+        batch_bytes: int = 20_000_000,
+        task_timeout_s: float = 300,
+    ) -> None:
+        self.url = url
+        self.index_uid = index_uid
+        self._client = meilisearch.Client(url, api_key, timeout=30)
+        self._index = self._client.index(index_uid)
+        self._batch_size = batch_size
+        self._batch_bytes = batch_bytes
+        self._task_timeout_ms = int(task_timeout_s * 1000)
+        self._buffer: list[bytes] = []
+        self._buffer_bytes = 0
+        self._pending: list[int] = []
+
+    async def _call(self, what: str, fn: Callable[[], T]) -> T:
+        try:
+            return await asyncio.to_thread(fn)
+        except MeilisearchCommunicationError as exc:
+            raise SearchBackendError(
+                f"Meilisearch at {self.url} is unreachable while trying to {what} ({exc}); the run will be "
+                "retried. Check that Meilisearch is running and the operator's meili URL is right."
+            ) from exc
+        except MeilisearchApiError as exc:
+            if exc.status_code in (401, 403):
+                raise SearchBackendError(
+                    f"Meilisearch at {self.url} refused the API key while trying to {what} ({exc.message}); "
+                    "set the operator's Meilisearch key Secret to a master or admin key.",
+                    reason="SearchBackendUnauthorized",
+                    retryable=False,
+                ) from exc
+            raise IndexingError(f"Meilisearch refused to {what}: {exc.message} ({exc.code})") from exc
+
+    async def _wait(self, task_uid: int, what: str) -> None:
+        try:
+            task = await self._call(
+                what, lambda: self._client.wait_for_task(task_uid, self._task_timeout_ms, interval_in_ms=50)
+            )
+        except MeilisearchTimeoutError as exc:
+            raise SearchBackendError(
+                f"Meilisearch task {task_uid} ({what}) did not finish within "
+                f"{self._task_timeout_ms / 1000:.0f}s; Meilisearch may be overloaded."
+            ) from exc
+        if task.status != "succeeded":
+            error = task.error or {}
+            raise IndexingError(
+                f"Meilisearch task {task_uid} ({what}) {task.status}: "
+                f"{error.get('message', 'no message')} ({error.get('code', 'unknown')})"
+            )
+
+    async def prepare(self) -> None:
+        """Create the index with `id` as primary key (if missing) and make sure its settings are ours."""
+
+        def ensure() -> int | None:
+            try:
+                index = self._client.get_index(self.index_uid)
+            except MeilisearchApiError as exc:
+                if exc.code != "index_not_found":
+                    raise
+                return int(self._client.create_index(self.index_uid, {"primaryKey": PRIMARY_KEY}).task_uid)
+            if index.primary_key not in (None, PRIMARY_KEY):
+                raise IndexingError(
+                    f"Meilisearch index {self.index_uid!r} uses primary key {index.primary_key!r}, not "
+                    f"{PRIMARY_KEY!r}; point the Datasource at another index (spec.index)",
+                    retryable=False,
+                )
+            return None
+
+        created = await self._call(f"create index {self.index_uid}", ensure)
+        if created is not None:
+            await self._wait(created, f"create index {self.index_uid}")
+        current = await self._call("read index settings", self._index.get_settings)
+        if all(sorted(current.get(k) or []) == sorted(v) for k, v in INDEX_SETTINGS.items()):
+            return
+        info = await self._call("update index settings", lambda: self._index.update_settings(dict(INDEX_SETTINGS)))
+        await self._wait(int(info.task_uid), "update index settings")
+
+    async def add(self, document: dict[str, Any]) -> None:
+        raw = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+        if self._buffer and (
+            len(self._buffer) >= self._batch_size or self._buffer_bytes + len(raw) + 2 > self._batch_bytes
+        ):
+            await self._send_buffer()
+        self._buffer.append(raw)
+        self._buffer_bytes += len(raw) + 1
+
+    async def _send_buffer(self) -> None:
+        if not self._buffer:
+            return
+        payload = b"[" + b",".join(self._buffer) + b"]"
+        count = len(self._buffer)
+        self._buffer, self._buffer_bytes = [], 0
+        info = await self._call(
+            f"add {count} documents", lambda: self._index.add_documents_json(payload, primary_key=PRIMARY_KEY)
+        )
+        self._pending.append(int(info.task_uid))
+        # Keep a few writes in flight, but surface a failed batch early instead of at the very end.
+        if len(self._pending) > 4:
+            await self._wait(self._pending.pop(0), "add documents")
+
+    async def flush(self) -> None:
+        await self._send_buffer()
+        while self._pending:
+            await self._wait(self._pending.pop(0), "add documents")
+
+    async def ids_of(self, datasource_id: str) -> set[str]:
+        """Every document id this Datasource has in the index."""
+        ids: set[str] = set()
+        offset = 0
+        flt = _filter_eq(DATASOURCE_FIELD, datasource_id)
+        while True:
+            params = {"filter": flt, "fields": [PRIMARY_KEY], "limit": ID_PAGE, "offset": offset}
+            page = await self._call("list document ids", lambda p=params: self._index.get_documents(p))  # type: ignore[misc]
+            batch = [str(_doc_field(d, PRIMARY_KEY)) for d in page.results]
+            ids.update(batch)
+            offset += len(batch)
+            if len(batch) < ID_PAGE or offset >= page.total:
+                return ids
+
+    async def delete(self, ids: Iterable[str]) -> int:
+        todo = sorted(ids)
+        for start in range(0, len(todo), DELETE_BATCH):
+            chunk: list[str | int] = list(todo[start : start + DELETE_BATCH])
+            info = await self._call(f"delete {len(chunk)} documents", lambda c=chunk: self._index.delete_documents(c))  # type: ignore[misc]
+            await self._wait(int(info.task_uid), "delete documents")
+        return len(todo)
+
+    async def delete_datasource(self, datasource_id: str) -> None:
+        """Remove every document of a Datasource (used when the Datasource is deleted)."""
+
+        def run() -> int | None:
+            try:
+                self._client.get_index(self.index_uid)
+            except MeilisearchApiError as exc:
+                if exc.code == "index_not_found":
+                    return None
+                raise
+            flt = _filter_eq(DATASOURCE_FIELD, datasource_id)
+            return int(self._index.delete_documents(filter=flt).task_uid)
+
+        uid = await self._call(f"delete documents of {datasource_id}", run)
+        if uid is not None:
+            await self._wait(uid, f"delete documents of {datasource_id}")
+
+    async def count(self, datasource_id: str) -> int:
+        params = {"filter": _filter_eq(DATASOURCE_FIELD, datasource_id), "fields": [PRIMARY_KEY], "limit": 1}
+        page = await self._call("count documents", lambda: self._index.get_documents(params))
+        return int(page.total)
+
+
+def _doc_field(doc: Any, field: str) -> Any:
+    if isinstance(doc, dict):
+        return doc[field]
+    return getattr(doc, field)

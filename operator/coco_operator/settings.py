@@ -1,0 +1,68 @@
+"""Operator settings, read from the environment (the Helm chart sets them from values).
+
+Dispatcher settings keep Coco's `connector_dispatcher` names and defaults:
+`max_running_timeout_in_seconds` (1200) and `retry_delay_in_ms` (10000).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="COCO_", extra="ignore", populate_by_name=True)
+
+    # Meilisearch (the sink)
+    meili_url: str = Field(
+        default="http://127.0.0.1:7700",
+        description="Meilisearch base URL.",
+        validation_alias=AliasChoices("COCO_MEILI_URL", "MEILI_URL"),
+    )
+    meili_api_key: str | None = Field(
+        default=None,
+        description="Meilisearch API key (master or an admin key); the chart reads it from a Secret.",
+        validation_alias=AliasChoices("COCO_MEILI_API_KEY", "MEILI_MASTER_KEY"),
+    )
+    meili_index: str = Field(default="coco_documents", description="Default index for documents.")
+    meili_batch_size: int = Field(default=500, ge=1, description="Documents per Meilisearch write.")
+    meili_batch_bytes: int = Field(
+        default=20_000_000, ge=1_000, description="Max JSON bytes per write (Meilisearch refuses > 100 MB)."
+    )
+    meili_task_timeout_seconds: float = Field(default=300, gt=0, description="Max wait for one task.")
+
+    # Dispatcher (Coco's connector_dispatcher)
+    max_running_timeout_in_seconds: int = Field(default=1200, ge=10, description="Cancel a run after this long.")
+    retry_delay_in_ms: int = Field(default=10_000, ge=100, description="First retry delay after a failed run.")
+    retry_max_delay_seconds: int = Field(default=600, ge=1, description="Cap of the exponential retry backoff.")
+    max_concurrent_runs: int = Field(default=4, ge=1, description="Runs in progress at once, across Datasources.")
+    jitter_ratio: float = Field(
+        default=0.05, ge=0, le=0.5, description="Random spread of the interval so restarts don't stampede."
+    )
+
+    # Confluence (the source)
+    http_timeout_seconds: float = Field(default=30, gt=0, description="Timeout of one Confluence request.")
+    confluence_concurrency: int = Field(default=4, ge=1, description="Concurrent Confluence requests per run.")
+    confluence_max_retry_seconds: float = Field(
+        default=300, gt=0, description="Give up after retrying one request for this long."
+    )
+    attachment_max_bytes: int = Field(default=10_000_000, ge=0, description="Larger attachments: metadata only.")
+
+    # Operator
+    namespaces: list[str] = Field(
+        default_factory=list, description="Namespaces to watch; empty means all (cluster-wide)."
+    )
+    metrics_port: int = Field(default=8000, ge=0, description="Prometheus metrics port (0 disables).")
+    health_port: int = Field(default=8080, ge=0, description="Liveness endpoint port (0 disables).")
+    log_format: Literal["text", "json"] = Field(default="text", description="Log line format.")
+    log_level: str = Field(default="INFO", description="Log level.")
+
+    @property
+    def retry_delay_seconds(self) -> float:
+        return self.retry_delay_in_ms / 1000
+
+
+def load_settings() -> Settings:
+    return Settings()

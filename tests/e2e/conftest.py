@@ -1,0 +1,368 @@
+"""End-to-end fixtures: a real API server (started here, or any cluster via COCO_E2E_KUBECONFIG), the emulators
+on loopback (or a real Meilisearch via MEILI_URL/MEILI_MASTER_KEY), and the operator as a real process."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import kubernetes
+import meilisearch
+import pytest
+import yaml
+from kubernetes.client.exceptions import ApiException
+
+from tests.emulators.confluence import ConfluenceEmulator, ConfluenceState
+from tests.emulators.meilisearch import MeiliEmulator
+from tests.harness.controlplane import ControlPlane
+
+REPO = Path(__file__).resolve().parents[2]
+IN_CI = os.environ.get("CI", "").lower() == "true"
+GROUP, VERSION = "coco.rs", "v1alpha1"
+CLOUD_EMAIL, CLOUD_TOKEN = "bot@example.com", "cloud-api-token"
+DC_PAT = "dc-personal-access-token"
+
+pytestmark = pytest.mark.e2e
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float = 60, interval: float = 0.25) -> Any:
+    """Poll until `check()` returns something truthy; fail with `what` and the last value otherwise."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+        except ApiException as exc:
+            last = exc
+        if last and not isinstance(last, Exception):
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
+
+
+@dataclass
+class Kube:
+    kubeconfig: Path
+    controlplane: ControlPlane | None
+    api: kubernetes.client.ApiClient = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.api = kubernetes.config.new_client_from_config(config_file=str(self.kubeconfig))
+        self.custom = kubernetes.client.CustomObjectsApi(self.api)
+        self.core = kubernetes.client.CoreV1Api(self.api)
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            ["kubectl", "--kubeconfig", str(self.kubeconfig), *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed ({proc.returncode}): {proc.stderr}{proc.stdout}")
+        return proc
+
+    def apply(self, *objects: dict[str, Any], check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(objects), check=check)
+
+    def namespace(self, name: str) -> None:
+        with contextlib.suppress(ApiException):
+            self.core.create_namespace({"metadata": {"name": name}})
+
+    def datasource(self, ns: str, name: str) -> dict[str, Any] | None:
+        try:
+            obj: dict[str, Any] = self.custom.get_namespaced_custom_object(GROUP, VERSION, ns, "datasources", name)
+            return obj
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def connector(self, name: str) -> dict[str, Any] | None:
+        try:
+            obj: dict[str, Any] = self.custom.get_cluster_custom_object(GROUP, VERSION, "connectors", name)
+            return obj
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def events(self, ns: str, name: str) -> list[Any]:
+        items = self.core.list_namespaced_event(ns, field_selector=f"involvedObject.name={name}").items
+        return list(items)
+
+
+@pytest.fixture(scope="session")
+def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kube]:
+    external = os.environ.get("COCO_E2E_KUBECONFIG")
+    if external:
+        env = Kube(Path(external), None)
+    else:
+        cp = ControlPlane(workdir=tmp_path_factory.mktemp("controlplane"))
+        try:
+            cp.start()
+        except Exception as exc:
+            cp.stop()
+            if IN_CI:
+                pytest.fail(f"the control plane could not start (required in CI): {exc}", pytrace=False)
+            pytest.skip(f"no control plane: {exc}")
+        env = Kube(cp.kubeconfig, cp)
+    env.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
+    for crd in ("connectors.coco.rs", "datasources.coco.rs"):
+        env.kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=60s")
+    env.kubectl("apply", "-f", str(REPO / "manifests/examples/connector-confluence.yaml"))
+    yield env
+    if env.controlplane:
+        env.controlplane.stop()
+
+
+@dataclass
+class Meili:
+    url: str
+    key: str
+    emulator: MeiliEmulator | None
+    index: str
+
+    def client(self) -> meilisearch.Client:
+        return meilisearch.Client(self.url, self.key)
+
+    def docs(self, datasource_id: str, index: str | None = None) -> list[dict[str, Any]]:
+        idx = self.client().index(index or self.index)
+        try:
+            res = idx.get_documents({"filter": f'source.id = "{datasource_id}"', "limit": 10000})
+        except meilisearch.errors.MeilisearchApiError as exc:
+            if exc.code == "index_not_found":
+                return []
+            raise
+        return [dict(d) for d in res.results]
+
+    def search(self, q: str, datasource_id: str, index: str | None = None) -> list[dict[str, Any]]:
+        res = self.client().index(index or self.index).search(q, {"filter": f'source.id = "{datasource_id}"'})
+        return list(res["hits"])
+
+
+@pytest.fixture(scope="session")
+def meili() -> Iterator[Meili]:
+    index = f"e2e_{secrets.token_hex(4)}"
+    url, key = os.environ.get("MEILI_URL"), os.environ.get("MEILI_MASTER_KEY")
+    if url and key:
+        m = Meili(url, key, None, index)
+        yield m
+        with contextlib.suppress(Exception):
+            m.client().delete_index(index)
+        return
+    emu = MeiliEmulator(master_key="e2e-master-key")
+    emu.start()
+    yield Meili(emu.url, "e2e-master-key", emu, index)
+    emu.stop()
+
+
+@pytest.fixture(scope="session")
+def cloud() -> Iterator[ConfluenceEmulator]:
+    state = ConfluenceState()
+    state.add_cloud_token(CLOUD_EMAIL, CLOUD_TOKEN)
+    emu = ConfluenceEmulator(state, edition="cloud")
+    emu.start()
+    yield emu
+    emu.stop()
+
+
+@pytest.fixture(scope="session")
+def datacenter() -> Iterator[ConfluenceEmulator]:
+    state = ConfluenceState(timezone="Europe/Berlin")
+    state.add_pat(DC_PAT)
+    emu = ConfluenceEmulator(state, edition="dc", context_path="/confluence")
+    emu.start()
+    yield emu
+    emu.stop()
+
+
+class Operator:
+    def __init__(self, kube: Kube, meili: Meili, log: Path, extra_env: dict[str, str] | None = None) -> None:
+        self.log = log
+        env = dict(os.environ)
+        env.update(
+            {
+                "KUBECONFIG": str(kube.kubeconfig),
+                "COCO_MEILI_URL": meili.url,
+                "COCO_MEILI_API_KEY": meili.key,
+                "COCO_MEILI_INDEX": meili.index,
+                "COCO_RETRY_DELAY_IN_MS": "1000",
+                "COCO_RETRY_MAX_DELAY_SECONDS": "4",
+                "COCO_CONFLUENCE_MAX_RETRY_SECONDS": "8",
+                "COCO_HEALTH_PORT": "0",
+                "COCO_METRICS_PORT": "0",
+                "NO_PROXY": "127.0.0.1,localhost",
+            }
+        )
+        env.pop("MEILI_URL", None)
+        env.pop("MEILI_MASTER_KEY", None)
+        env.update(extra_env or {})
+        self._out = log.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "coco_operator.cli", "run", "--verbose"],
+            env=env,
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self._out.close()
+
+
+@pytest.fixture(scope="session")
+def operator(kube: Kube, meili: Meili, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
+    op = Operator(kube, meili, tmp_path_factory.mktemp("operator") / "operator.log")
+    time.sleep(1)
+    if op.proc.poll() is not None:
+        pytest.fail(f"operator exited at start:\n{op.tail()}")
+    yield op
+    op.stop()
+
+
+@pytest.fixture
+def ns(kube: Kube, request: pytest.FixtureRequest) -> str:
+    name = f"t-{request.node.name[:40].lower().replace('_', '-').strip('-')}-{uuid.uuid4().hex[:5]}"
+    name = "".join(c for c in name if c.isalnum() or c == "-")
+    kube.namespace(name)
+    return name
+
+
+@pytest.fixture(autouse=True)
+def _operator_log_on_failure(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    rep = getattr(request.node, "rep_call", None)
+    if rep is not None and rep.failed and "operator" in request.fixturenames:
+        op: Operator = request.getfixturevalue("operator")
+        print(f"\n----- operator log (tail) -----\n{op.tail()}")
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    rep = yield
+    if rep.when == "call":
+        item.rep_call = rep  # type: ignore[attr-defined]
+    return rep
+
+
+# --- object builders ---------------------------------------------------------------------------------------
+
+
+def secret(ns: str, token: str, name: str = "confluence-token") -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": ns},
+        "stringData": {"token": token},
+    }
+
+
+def datasource(
+    ns: str,
+    name: str,
+    endpoint: str,
+    space: str,
+    *,
+    username: str | None = CLOUD_EMAIL,
+    interval: str = "1h",
+    blogposts: bool = False,
+    attachments: bool = False,
+    **spec_extra: Any,
+) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "endpoint": endpoint,
+        "tokenSecretRef": {"name": "confluence-token", "key": "token"},
+        "space": space,
+        "enable_blogposts": blogposts,
+        "enable_attachments": attachments,
+    }
+    if username:
+        config["username"] = username
+    spec: dict[str, Any] = {
+        "name": f"Wiki {name}",
+        "type": "connector",
+        "enabled": True,
+        "connector": {"id": "confluence", "config": config},
+        "sync": {"enabled": True, "interval": interval},
+    }
+    spec.update(spec_extra)
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Datasource",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": spec,
+    }
+
+
+def condition(obj: dict[str, Any] | None, type_: str) -> dict[str, Any] | None:
+    for c in ((obj or {}).get("status") or {}).get("conditions") or []:
+        if c["type"] == type_:
+            return dict(c)
+    return None
+
+
+def wait_ready(
+    kube: Kube,
+    ns: str,
+    name: str,
+    timeout: float = 60,
+    status: str = "True",
+    reason: str | None = None,
+    generation: bool = True,
+) -> dict[str, Any]:
+    def check() -> dict[str, Any] | None:
+        obj = kube.datasource(ns, name)
+        cond = condition(obj, "Ready")
+        if not obj or not cond or cond["status"] != status:
+            return None
+        if reason and cond["reason"] != reason:
+            return None
+        if generation and obj["status"].get("observedGeneration") != obj["metadata"]["generation"]:
+            return None
+        if condition(obj, "Reconciling"):
+            return None
+        return obj
+
+    return wait_for(f"Datasource {ns}/{name} Ready={status}{' ' + reason if reason else ''}", check, timeout)
+
+
+def request_sync(kube: Kube, ns: str, name: str) -> str:
+    token = uuid.uuid4().hex[:12]
+    kube.kubectl("-n", ns, "annotate", "--overwrite", f"datasource/{name}", f"coco.rs/sync-requested-at={token}")
+    return token
+
+
+def wait_handled(kube: Kube, ns: str, name: str, token: str, timeout: float = 60) -> dict[str, Any]:
+    def check() -> dict[str, Any] | None:
+        obj = kube.datasource(ns, name)
+        if (
+            obj
+            and (obj.get("status") or {}).get("lastHandledSyncRequest") == token
+            and not condition(obj, "Reconciling")
+        ):
+            return obj
+        return None
+
+    return wait_for(f"sync request {token} on {ns}/{name} handled", check, timeout)

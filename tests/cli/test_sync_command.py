@@ -1,0 +1,139 @@
+"""`coco-operator sync FILE`: one run outside the cluster, through the real CLI process and real HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import meilisearch
+import pytest
+import yaml
+
+from tests.emulators.confluence import ConfluenceEmulator, ConfluenceState, seed_demo
+from tests.emulators.meilisearch import MeiliEmulator
+
+pytestmark = pytest.mark.meili
+
+
+@pytest.fixture(scope="module")
+def meili_target() -> Iterator[tuple[str, str]]:
+    url, key = os.environ.get("MEILI_URL"), os.environ.get("MEILI_MASTER_KEY")
+    if url and key:
+        yield url, key
+        return
+    with MeiliEmulator(master_key="cli-key") as emu:
+        yield emu.url, "cli-key"
+
+
+@pytest.fixture(scope="module")
+def confluence() -> Iterator[ConfluenceEmulator]:
+    state = ConfluenceState()
+    seed_demo(state)
+    with ConfluenceEmulator(state, edition="cloud") as emu:
+        yield emu
+
+
+def _datasource_file(tmp_path: Path, endpoint: str, **config: object) -> Path:
+    body = {
+        "apiVersion": "coco.rs/v1alpha1",
+        "kind": "Datasource",
+        "metadata": {"name": "eng-wiki", "namespace": "docs"},
+        "spec": {
+            "name": "My Confluence Wiki",
+            "connector": {
+                "id": "confluence",
+                "config": {
+                    "endpoint": endpoint,
+                    "username": "demo@example.com",
+                    "tokenSecretRef": {"name": "confluence-token"},
+                    "space": "DOCS",
+                    **config,
+                },
+            },
+        },
+    }
+    path = tmp_path / "ds.yaml"
+    path.write_text(yaml.safe_dump(body))
+    return path
+
+
+def _run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if k not in ("MEILI_URL", "MEILI_MASTER_KEY")}
+    full_env.update(env)
+    return subprocess.run(
+        [sys.executable, "-m", "coco_operator.cli", *args], capture_output=True, text=True, env=full_env, timeout=120
+    )
+
+
+def test_sync_json_summary_and_index(
+    tmp_path: Path, confluence: ConfluenceEmulator, meili_target: tuple[str, str]
+) -> None:
+    url, key = meili_target
+    index = f"cli_{secrets.token_hex(4)}"
+    token = tmp_path / "token"
+    token.write_text("demo-token\n")
+    path = _datasource_file(tmp_path, confluence.endpoint, enable_blogposts=True)
+    proc = _run(
+        "sync", str(path), "--token-file", str(token), "--meili-url", url, "--meili-key", key,
+        "--index", index, "--json", env={},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    state = confluence.state
+    pages = [c for c in state.contents.values() if c.space_key == "DOCS" and c.type == "page" and c.status == "current"]
+    posts = [c for c in state.contents.values() if c.space_key == "DOCS" and c.type == "blogpost" and c.status == "current"]
+    assert summary["result"] == "Succeeded" and summary["datasource"] == "docs/eng-wiki"
+    assert summary["counts"]["pages"] == len(pages) and summary["counts"]["blogposts"] == len(posts)
+    assert summary["documents"] == len(pages) + len(posts)
+    client = meilisearch.Client(url, key)
+    try:
+        hits = client.index(index).search("deploy", {"filter": 'source.id = "docs/eng-wiki"'})["hits"]
+        assert hits, "a phrase of the demo space is searchable"
+    finally:
+        client.delete_index(index)
+
+
+def test_sync_human_summary_token_from_env(
+    tmp_path: Path, confluence: ConfluenceEmulator, meili_target: tuple[str, str]
+) -> None:
+    url, key = meili_target
+    index = f"cli_{secrets.token_hex(4)}"
+    path = _datasource_file(tmp_path, confluence.endpoint)
+    proc = _run(
+        "sync", str(path), "--index", index,
+        env={"CONFLUENCE_TOKEN": "demo-token", "MEILI_URL": url, "MEILI_MASTER_KEY": key},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "sync of docs/eng-wiki succeeded" in proc.stdout
+    assert "Indexing..." in proc.stderr  # progress, phase by phase when not on a terminal
+    meilisearch.Client(url, key).delete_index(index)
+
+
+def test_sync_failure_exit_code_and_reason(
+    tmp_path: Path, confluence: ConfluenceEmulator, meili_target: tuple[str, str]
+) -> None:
+    url, key = meili_target
+    path = _datasource_file(tmp_path, confluence.endpoint)
+    proc = _run(
+        "sync", str(path), "--json", env={"CONFLUENCE_TOKEN": "wrong", "MEILI_URL": url, "MEILI_MASTER_KEY": key}
+    )
+    assert proc.returncode == 1
+    summary = json.loads(proc.stdout)
+    assert summary["result"] == "Failed" and summary["reason"] == "AuthenticationFailed"
+
+
+def test_sync_without_token_explains(tmp_path: Path, confluence: ConfluenceEmulator) -> None:
+    path = _datasource_file(tmp_path, confluence.endpoint)
+    proc = _run("sync", str(path), env={})
+    assert proc.returncode == 2 and "--token-file" in proc.stderr and "CONFLUENCE_TOKEN" in proc.stderr
+
+
+@pytest.mark.parametrize("command", [[], ["run"], ["crds"], ["sync"]])
+def test_help(command: list[str]) -> None:
+    proc = _run(*command, "--help", env={})
+    assert proc.returncode == 0 and "usage: coco-operator" in proc.stdout

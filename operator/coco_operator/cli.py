@@ -8,6 +8,7 @@ import json
 import os
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -197,6 +198,51 @@ def cmd_sync(args: argparse.Namespace) -> int:
     return 0 if result.succeeded else 1
 
 
+# --- sync-now ----------------------------------------------------------------------------------------------
+
+
+def cmd_sync_now(args: argparse.Namespace) -> int:
+    """Write the sync-request annotation and wait until the operator reports the run it triggered."""
+    import kubernetes
+
+    from coco_operator.api.common import GROUP, VERSION
+    from coco_operator.dispatcher.runner import SYNC_REQUEST_ANNOTATION
+
+    try:
+        kubernetes.config.load_kube_config(context=args.context)  # type: ignore[no-untyped-call]
+        namespace = args.namespace or kubernetes.config.list_kube_config_contexts()[1]["context"].get(  # type: ignore[no-untyped-call]
+            "namespace", "default"
+        )
+    except kubernetes.config.ConfigException:
+        kubernetes.config.load_incluster_config()  # type: ignore[no-untyped-call]
+        namespace = args.namespace or "default"
+    api = kubernetes.client.CustomObjectsApi()
+    token = args.token or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    patch = {"metadata": {"annotations": {SYNC_REQUEST_ANNOTATION: token}}}
+    try:
+        api.patch_namespaced_custom_object(GROUP, VERSION, namespace, "datasources", args.name, patch)
+    except kubernetes.client.exceptions.ApiException as exc:
+        print(f"error: cannot annotate Datasource {namespace}/{args.name}: {exc.status} {exc.reason}", file=sys.stderr)
+        return 2
+    print(f"requested a sync of {namespace}/{args.name} ({SYNC_REQUEST_ANNOTATION}={token})", file=sys.stderr)
+    if args.no_wait:
+        return 0
+    deadline = time.monotonic() + args.timeout
+    while time.monotonic() < deadline:
+        obj: dict[str, Any] = api.get_namespaced_custom_object(  # type: ignore[assignment]
+            GROUP, VERSION, namespace, "datasources", args.name
+        )
+        status = obj.get("status") or {}
+        conditions = {c["type"]: c for c in status.get("conditions") or []}
+        if status.get("lastHandledSyncRequest") == token and "Reconciling" not in conditions:
+            ready = conditions.get("Ready", {})
+            print(f"{ready.get('status')} {ready.get('reason')}: {ready.get('message')}")
+            return 0 if ready.get("status") == "True" else 1
+        time.sleep(1)
+    print(f"error: no result within {args.timeout}s; see kubectl describe datasource {args.name}", file=sys.stderr)
+    return 1
+
+
 # --- parser ------------------------------------------------------------------------------------------------
 
 
@@ -250,6 +296,20 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--json", action="store_true", help="print the summary as JSON")
     sync.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     sync.set_defaults(func=cmd_sync)
+
+    now = sub.add_parser(
+        "sync-now",
+        help="ask the operator to sync a Datasource now and wait for the result",
+        description="Annotate the Datasource with coco.rs/sync-requested-at and wait until the operator has "
+        "handled it. Exit code 0 when the run succeeded, 1 when it failed or timed out.",
+    )
+    now.add_argument("name", help="Datasource name")
+    now.add_argument("-n", "--namespace", help="namespace (default: the kubeconfig context's)")
+    now.add_argument("--context", help="kubeconfig context")
+    now.add_argument("--token", help="value for the annotation (default: the current time)")
+    now.add_argument("--timeout", type=float, default=1260, help="seconds to wait for the result (default 1260)")
+    now.add_argument("--no-wait", action="store_true", help="only write the annotation")
+    now.set_defaults(func=cmd_sync_now)
     return parser
 
 

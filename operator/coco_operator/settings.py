@@ -42,6 +42,10 @@ class Settings(BaseSettings):
         default=0.05, ge=0, le=0.5, description="Random spread of the interval so restarts don't stampede."
     )
 
+    progress_interval_seconds: float = Field(
+        default=5, ge=0.5, description="How often a running sync writes its progress into status."
+    )
+
     # Confluence (the source)
     http_timeout_seconds: float = Field(default=30, gt=0, description="Timeout of one Confluence request.")
     confluence_concurrency: int = Field(default=4, ge=1, description="Concurrent Confluence requests per run.")

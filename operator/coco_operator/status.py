@@ -144,6 +144,7 @@ def run_succeeded(
         }
     )
     new.pop("lastError", None)
+    new.pop("progress", None)
     return new
 
 
@@ -180,6 +181,7 @@ def run_failed(
             "index": index,
         }
     )
+    new.pop("progress", None)
     return new
 
 
@@ -187,6 +189,7 @@ def paused(status: Status, *, generation: int | None, now: datetime, reason: str
     """Suspended, disabled, or waiting on its Connector: no runs until the cause changes."""
     new = _with_conditions(status, generation, now, ready=("False", reason, message))
     new.pop("nextSyncTime", None)
+    new.pop("progress", None)
     return new
 
 
@@ -226,4 +229,47 @@ def connector_status(
         stalled = None
     new = _with_conditions(status, generation, now, ready=ready, stalled=stalled)
     new["datasources"] = datasources
+    return new
+
+
+HISTORY_LENGTH = 5
+
+
+def with_history(status: Status, entry: dict[str, Any]) -> Status:
+    """Newest run first, at most HISTORY_LENGTH entries."""
+    new = dict(status)
+    new["history"] = [entry, *(status.get("history") or [])][:HISTORY_LENGTH]
+    return new
+
+
+def history_entry(
+    *, started: datetime, finished: datetime, result: str, reason: str, counts: dict[str, int] | None
+) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "startTime": iso(started),
+        "duration": format_duration((finished - started).total_seconds()),
+        "result": result,
+        "reason": reason,
+    }
+    if counts is not None:
+        entry["counts"] = counts
+    return entry
+
+
+def with_progress(status: Status, phase: str, items: int, now: datetime) -> Status:
+    new = dict(status)
+    new["progress"] = {"phase": phase, "items": items, "updated": iso(now)}
+    return new
+
+
+def queued(status: Status, *, generation: int | None, now: datetime, running: int, limit: int) -> Status:
+    """Due, but every run slot is taken: say so while waiting."""
+    ready = get_condition(status, READY)
+    ready_tuple = (
+        (ready["status"], ready["reason"], ready.get("message", ""))
+        if ready
+        else ("Unknown", "Queued", "waiting for a free run slot")
+    )
+    message = f"Waiting for a free run slot ({running} runs in progress, limit {limit})"
+    new = _with_conditions(status, generation, now, ready=ready_tuple, reconciling=("Queued", message))
     return new

@@ -59,6 +59,7 @@ async def run_sync(
     *,
     progress: Progress | None = None,
     on_response: RequestHook | None = None,
+    on_wait: Callable[[float], None] | None = None,
 ) -> SyncResult:
     """Run one sync. Raises nothing for known failures: they come back in `result.error`.
 
@@ -75,6 +76,7 @@ async def run_sync(
         concurrency=settings.confluence_concurrency,
         max_retry_s=settings.confluence_max_retry_seconds,
         on_response=on_response,
+        on_wait=on_wait,
     )
     sink = MeiliSink(
         settings.meili_url,

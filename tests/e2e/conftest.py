@@ -7,6 +7,7 @@ import contextlib
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -188,9 +189,18 @@ def datacenter() -> Iterator[ConfluenceEmulator]:
     emu.stop()
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 class Operator:
     def __init__(self, kube: Kube, meili: Meili, log: Path, extra_env: dict[str, str] | None = None) -> None:
         self.log = log
+        self.metrics_port = _free_port()
+        self.metrics_url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        self.kubeconfig = kube.kubeconfig
         env = dict(os.environ)
         env.update(
             {
@@ -202,7 +212,8 @@ class Operator:
                 "COCO_RETRY_MAX_DELAY_SECONDS": "4",
                 "COCO_CONFLUENCE_MAX_RETRY_SECONDS": "8",
                 "COCO_HEALTH_PORT": "0",
-                "COCO_METRICS_PORT": "0",
+                "COCO_METRICS_PORT": str(self.metrics_port),
+                "COCO_PROGRESS_INTERVAL_SECONDS": "0.5",
                 "NO_PROXY": "127.0.0.1,localhost",
             }
         )

@@ -143,6 +143,20 @@ class SyncCounts(ApiModel):
     skipped: int = Field(default=0, description="Items skipped (e.g. attachments too large).")
 
 
+class SyncProgress(ApiModel):
+    phase: str = Field(description="Connecting, Indexing or Pruning.")
+    items: int = Field(default=0, description="Items processed so far in this run.")
+    updated: datetime | None = Field(default=None, description="When this progress was written.")
+
+
+class RunRecord(ApiModel):
+    startTime: datetime = Field(description="Start of the run.")
+    duration: str = Field(description="How long it took.")
+    result: Literal["Succeeded", "Failed"] = Field(description="Outcome.")
+    reason: str = Field(description="Reason of the outcome (e.g. Succeeded, AuthenticationFailed).")
+    counts: SyncCounts | None = Field(default=None, description="What the run indexed and deleted.")
+
+
 class DatasourceStatus(ApiModel):
     observedGeneration: int | None = Field(default=None, description="Generation last reconciled.")
     conditions: list[Condition] = Field(
@@ -162,6 +176,8 @@ class DatasourceStatus(ApiModel):
     lastHandledSyncRequest: str | None = Field(
         default=None, description="Value of the coco.rs/sync-requested-at annotation last handled."
     )
+    progress: SyncProgress | None = Field(default=None, description="Progress of the run in progress.")
+    history: list[RunRecord] | None = Field(default=None, description="The last 5 runs, newest first.", max_length=5)
 
 
 class Datasource(ApiModel):

@@ -97,6 +97,7 @@ class ConfluenceClient:
         concurrency: int = 4,
         max_retry_s: float = 300.0,
         on_response: RequestHook | None = None,
+        on_wait: Callable[[float], None] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.site = normalize_endpoint(endpoint)
@@ -116,6 +117,7 @@ class ConfluenceClient:
         self._limit = asyncio.Semaphore(concurrency)
         self._max_retry_s = max_retry_s
         self._on_response = on_response
+        self._on_wait = on_wait
         self.requests = 0
 
     async def __aenter__(self) -> ConfluenceClient:
@@ -169,6 +171,8 @@ class ConfluenceClient:
                     f"after {attempt} attempts; the run will be retried. Check the site's status and rate limits."
                 )
             log.info("Confluence %s answered %s; retrying in %.1fs", url, problem, wait)
+            if self._on_wait:
+                self._on_wait(wait)
             await asyncio.sleep(wait)
 
     async def get_json(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from typing import Any
 
 import kopf
 
+from coco_operator import metrics
 from coco_operator import status as st
 from coco_operator.api.common import GROUP, VERSION
 from coco_operator.api.connector import KNOWN_PROCESSORS
@@ -50,6 +51,7 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     load_config()
     RT.kube = KubeApi()
     RT.dispatcher = Dispatcher(RT.settings, RT.kube)
+    metrics.serve(RT.settings.metrics_port)
 
 
 @kopf.on.cleanup()

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
+from coco_operator import metrics
 from coco_operator import status as st
 from coco_operator.api.connector import KNOWN_PROCESSORS
 from coco_operator.api.datasource import DatasourceSpec
@@ -37,7 +38,18 @@ class Kube(Protocol):
     async def post_event(self, obj: dict[str, Any], event_type: str, reason: str, message: str) -> None: ...
 
 
-SyncFn = Callable[[SyncRequest, Settings], Awaitable[SyncResult]]
+Progress = Callable[[str, int], None]
+SyncFn = Callable[[SyncRequest, Settings, Progress], Awaitable[SyncResult]]
+
+
+def _default_sync(request: SyncRequest, settings: Settings, progress: Progress) -> Awaitable[SyncResult]:
+    return run_sync(
+        request,
+        settings,
+        progress=progress,
+        on_response=metrics.observe_confluence_response,
+        on_wait=metrics.THROTTLE_WAITS.inc,
+    )
 
 
 def _now() -> datetime:
@@ -52,8 +64,9 @@ class Dispatcher:
     def __init__(self, settings: Settings, kube: Kube, sync: SyncFn | None = None) -> None:
         self.settings = settings
         self.kube = kube
-        self._sync: SyncFn = sync or (lambda req, s: run_sync(req, s))
+        self._sync: SyncFn = sync or _default_sync
         self.slots = asyncio.Semaphore(settings.max_concurrent_runs)
+        self.running = 0
         self.workers: dict[Key, Worker] = {}
 
     def observe(self, body: dict[str, Any]) -> None:
@@ -95,6 +108,7 @@ class Worker:
         self.status: dict[str, Any] = dict(body.get("status") or {})
         self.wake = asyncio.Event()
         self.run_task: asyncio.Task[SyncResult] | None = None
+        self._progress: tuple[str, int] | None = None
         self.task = asyncio.create_task(self._loop(), name=f"datasource {datasource_id(key)}")
 
     @property
@@ -247,24 +261,68 @@ class Worker:
         gen = self.generation
         token_handled = self.requested_token
         index = index_for(spec, self.d.settings)
-        async with self.d.slots:
+        if self.d.slots.locked():
+            metrics.QUEUE_DEPTH.inc()
+            await self._write(
+                st.queued(
+                    self.status,
+                    generation=gen,
+                    now=_now(),
+                    running=self.d.running,
+                    limit=self.d.settings.max_concurrent_runs,
+                )
+            )
+            try:
+                await self.d.slots.acquire()
+            finally:
+                metrics.QUEUE_DEPTH.dec()
+        else:
+            await self.d.slots.acquire()
+        self.d.running += 1
+        metrics.RUNS_IN_PROGRESS.inc()
+        try:
             started = _now()
             await self._write(
                 st.run_started(
                     self.status, generation=gen, now=started, message=f"Syncing space {spec.connector.config.space}"
                 )
             )
+            self._progress = None
             self.run_task = asyncio.create_task(self._execute(spec, connector, index))
-            await asyncio.wait({self.run_task})
+            reporter = asyncio.create_task(self._report_progress())
+            try:
+                await asyncio.wait({self.run_task})
+            finally:
+                reporter.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await reporter
             task, self.run_task = self.run_task, None
+        finally:
+            self.d.running -= 1
+            metrics.RUNS_IN_PROGRESS.dec()
+            self.d.slots.release()
         if task.cancelled():
             # Spec changed or the Datasource went away: the next loop pass starts over with the new spec.
             new = dict(self.status)
             new["conditions"] = st.drop_condition(list(new.get("conditions") or []), st.RECONCILING)
+            new.pop("progress", None)
             await self._write(new)
             return
         result = task.result()
         await self._finish(spec, result, gen, index, token_handled)
+
+    def _on_progress(self, phase: str, items: int) -> None:
+        self._progress = (phase, items)
+
+    async def _report_progress(self) -> None:
+        """Write progress into status at a modest rate (not per item: the API server is shared)."""
+        written: tuple[str, int] | None = None
+        while True:
+            await asyncio.sleep(self.d.settings.progress_interval_seconds)
+            current = self._progress
+            if current is not None and current != written:
+                await self._write(st.with_progress(self.status, current[0], current[1], _now()))
+                written = current
 
     async def _execute(self, spec: DatasourceSpec, connector: dict[str, Any] | None, index: str) -> SyncResult:
         result = SyncResult(started=_now())
@@ -291,7 +349,9 @@ class Worker:
             token = await self.d.kube.read_secret_value(self.key[0], ref.name, ref.key, owner=owner)
             request = SyncRequest(datasource_id=datasource_id(self.key), spec=spec, token=token, index=index)
             try:
-                return await asyncio.wait_for(self.d._sync(request, self.d.settings), timeout=timeout)
+                return await asyncio.wait_for(
+                    self.d._sync(request, self.d.settings, self._on_progress), timeout=timeout
+                )
             except TimeoutError as exc:
                 raise SyncTimeoutError(
                     f"the run took longer than {timeout:.0f}s and was cancelled; raise sync.timeout or the "
@@ -348,6 +408,24 @@ class Worker:
             event = ("Warning", err.reason, err.message)
         if token:
             new["lastHandledSyncRequest"] = token
+        new = st.with_history(
+            new,
+            st.history_entry(
+                started=result.started,
+                finished=now,
+                result="Succeeded" if result.succeeded else "Failed",
+                reason=event[1] if not result.succeeded else "Succeeded",
+                counts=result.counts.model_dump() if result.succeeded else None,
+            ),
+        )
+        ns, name = self.key
+        outcome = "Succeeded" if result.succeeded else "Failed"
+        metrics.RUNS.labels(ns, name, outcome, "Succeeded" if result.succeeded else event[1]).inc()
+        metrics.RUN_DURATION.labels(ns, name).observe(result.duration_s)
+        if result.succeeded:
+            for doc_type in ("pages", "blogposts", "attachments"):
+                metrics.DOCUMENTS_INDEXED.labels(ns, name, doc_type).inc(getattr(result.counts, doc_type))
+            metrics.DOCUMENTS_DELETED.labels(ns, name).inc(result.counts.deleted)
         await self._write(new)
         await self.d.kube.post_event(self.body, *event)
         # Give the event loop a moment so status/event writes of many workers interleave fairly.

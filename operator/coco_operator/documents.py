@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,12 +77,25 @@ def _common(item: dict[str, Any], ctx: MappingContext, doc_type: str) -> dict[st
     }
 
 
-def content_document(item: dict[str, Any], ctx: MappingContext) -> dict[str, Any]:
+def remember_users(item: dict[str, Any], users: dict[str, str]) -> None:
+    """Collect display names seen on items, so that @mentions in later bodies read as names."""
+    for u in ((item.get("version") or {}).get("by"), (item.get("history") or {}).get("createdBy")):
+        if not u:
+            continue
+        name = u.get("displayName") or u.get("publicName")
+        for key in ("accountId", "userKey", "username"):
+            if name and u.get(key):
+                users[str(u[key])] = str(name)
+
+
+def content_document(
+    item: dict[str, Any], ctx: MappingContext, *, users: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """A page or blog post."""
     doc_type = "blogpost" if item.get("type") == "blogpost" else "page"
     doc = _common(item, ctx, doc_type)
     storage = (((item.get("body") or {}).get("storage")) or {}).get("value") or ""
-    content = storage_to_text(storage)
+    content = storage_to_text(storage, users=users)
     doc["content"] = content
     doc["size"] = len(content.encode())
     return doc

@@ -45,6 +45,7 @@ class SpaceNotFoundError(SyncError):
 
 class ConfluenceUnavailableError(SyncError):
     reason = "ConfluenceUnavailable"
+    status_code: int | None = None
 
 
 class SearchBackendError(SyncError):

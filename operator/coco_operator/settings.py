@@ -52,6 +52,13 @@ class Settings(BaseSettings):
     confluence_max_retry_seconds: float = Field(
         default=300, gt=0, description="Give up after retrying one request for this long."
     )
+    incremental_overlap_seconds: int = Field(
+        default=12 * 3600 + 300,
+        ge=60,
+        description="How far before the watermark an incremental run looks: CQL dates are minute-granular and in "
+        "the site's time zone (up to 12h behind UTC), so the window is widened; versions filter the extra hits.",
+    )
+    extraction_timeout_seconds: float = Field(default=30, gt=0, description="Max time to extract one attachment.")
     attachment_max_bytes: int = Field(default=10_000_000, ge=0, description="Larger attachments: metadata only.")
 
     # Operator

@@ -120,13 +120,16 @@ def run_succeeded(
     index: str,
     space: str,
     next_run: datetime | None,
+    incremental: bool = False,
+    watermark: datetime | None = None,
+    watermark_config: str | None = None,
 ) -> Status:
     duration = (now - started).total_seconds()
     indexed = counts.get("pages", 0) + counts.get("blogposts", 0) + counts.get("attachments", 0)
+    kind = "incremental" if incremental else "full"
     message = (
-        f"Synced {indexed} items from space {space} in {format_duration(duration)}"
-        f" ({counts.get('deleted', 0)} deleted); {documents if documents is not None else '?'} documents in "
-        f"index {index}"
+        f"Synced space {space}: {indexed} indexed, {counts.get('deleted', 0)} deleted ({kind} sync in "
+        f"{format_duration(duration)}); {documents if documents is not None else '?'} documents in index {index}"
     )
     new = _with_conditions(status, generation, now, ready=("True", "Succeeded", message))
     new.update(
@@ -143,6 +146,9 @@ def run_succeeded(
             "nextSyncTime": iso(next_run),
         }
     )
+    if watermark is not None:
+        new["watermark"] = iso(watermark)
+        new["watermarkConfig"] = watermark_config
     new.pop("lastError", None)
     new.pop("progress", None)
     return new

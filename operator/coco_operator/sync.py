@@ -1,18 +1,42 @@
-"""One sync run: Confluence source -> documents -> Meilisearch sink, returning what happened."""
+"""One sync run: Confluence source -> documents -> Meilisearch sink, returning what happened.
+
+Full run (no usable watermark): every current item is fetched and indexed. Incremental run: only items that
+changed since the watermark (minus a safety overlap, since CQL dates are minute-granular and in the site's time
+zone) and whose version differs from the indexed one, plus anything current that the index lacks. Either way
+the cheap id listing decides deletions, and nothing is deleted unless every listing completed.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from coco_operator.api.datasource import DatasourceSpec, SyncCounts
 from coco_operator.confluence.client import ConfluenceClient, RequestHook
-from coco_operator.confluence.source import ConfluenceSource
-from coco_operator.documents import MappingContext, attachment_document, content_document, count_key
-from coco_operator.errors import SyncError
+from coco_operator.confluence.extract import extract_text, needs_download, skip_reason
+from coco_operator.confluence.source import (
+    ConfluenceSource,
+    SpaceInfo,
+    attachment_media_type,
+    attachment_size,
+    window_start,
+)
+from coco_operator.documents import (
+    MappingContext,
+    attachment_document,
+    content_document,
+    count_key,
+    document_id,
+    remember_users,
+)
+from coco_operator.errors import AuthenticationError, SyncError
 from coco_operator.search.sink import MeiliSink
 from coco_operator.settings import Settings
 
@@ -27,6 +51,8 @@ class SyncRequest:
     spec: DatasourceSpec
     token: str
     index: str
+    watermark: datetime | None = None  # start of the last successful run with the same config
+    ca_pem: str | None = None
 
 
 @dataclass
@@ -36,6 +62,8 @@ class SyncResult:
     counts: SyncCounts = field(default_factory=SyncCounts)
     documents: int | None = None
     requests: int = 0
+    incremental: bool = False
+    watermark: datetime | None = None
     skipped_items: list[str] = field(default_factory=list)
     error: SyncError | None = None
 
@@ -53,6 +81,17 @@ def index_for(spec: DatasourceSpec, settings: Settings) -> str:
     return spec.index or settings.meili_index
 
 
+def config_fingerprint(spec: DatasourceSpec, index: str) -> str:
+    """What makes a watermark valid: a change of space, scope or index needs a full run."""
+    cfg = spec.connector.config.model_dump(mode="json", exclude={"tokenSecretRef", "token", "username"})
+    raw = json.dumps({"config": cfg, "index": index}, sort_keys=True)
+    return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+def content_types(spec: DatasourceSpec) -> list[str]:
+    return ["page", "blogpost"] if spec.connector.config.enable_blogposts else ["page"]
+
+
 async def run_sync(
     request: SyncRequest,
     settings: Settings,
@@ -61,13 +100,9 @@ async def run_sync(
     on_response: RequestHook | None = None,
     on_wait: Callable[[float], None] | None = None,
 ) -> SyncResult:
-    """Run one sync. Raises nothing for known failures: they come back in `result.error`.
-
-    Pruning happens only after a complete listing, so a failed or partial listing never deletes documents.
-    """
+    """Run one sync. Raises nothing for known failures: they come back in `result.error`."""
     result = SyncResult(started=datetime.now(UTC))
     config = request.spec.connector.config
-    report = progress or (lambda phase, n: None)
     client = ConfluenceClient(
         config.endpoint,
         request.token,
@@ -77,6 +112,7 @@ async def run_sync(
         max_retry_s=settings.confluence_max_retry_seconds,
         on_response=on_response,
         on_wait=on_wait,
+        ca_pem=request.ca_pem,
     )
     sink = MeiliSink(
         settings.meili_url,
@@ -86,61 +122,144 @@ async def run_sync(
         batch_bytes=settings.meili_batch_bytes,
         task_timeout_s=settings.meili_task_timeout_seconds,
     )
-    source = ConfluenceSource(client, config.space, attachment_max_bytes=settings.attachment_max_bytes)
+    source = ConfluenceSource(
+        client, config.all_spaces(), cql_filter=config.cql, concurrency=settings.confluence_concurrency
+    )
     t0 = time.monotonic()
     try:
         async with client:
-            report("Connecting", 0)
-            space = await source.space()
-            await sink.prepare()
-            existing = await sink.ids_of(request.datasource_id)
-            ctx = MappingContext(
-                datasource_id=request.datasource_id,
-                datasource_name=request.spec.name,
-                site_base=client.site.base,
-                space_key=space.key,
-                space_name=space.name,
-            )
-            seen: set[str] = set()
-            counts = {"pages": 0, "blogposts": 0, "attachments": 0}
-            async for item in source.contents(blogposts=config.enable_blogposts):
-                doc = content_document(item, ctx)
-                seen.add(doc["id"])
-                await sink.add(doc)
-                counts[count_key(doc["type"])] += 1
-                report("Indexing", len(seen))
-            if config.enable_attachments:
-                async for att in source.attachments():
-                    try:
-                        text = await source.attachment_text(att)
-                    except SyncError as exc:
-                        if exc.reason == "AuthenticationFailed":
-                            raise
-                        result.skipped_items.append(f"{att.get('title')}: {exc.message}")
-                        result.counts.skipped += 1
-                        text = None
-                    doc = attachment_document(att, text, ctx)
-                    seen.add(doc["id"])
-                    await sink.add(doc)
-                    counts["attachments"] += 1
-                    report("Indexing", len(seen))
-            await sink.flush()
-            report("Pruning", len(seen))
-            stale = existing - seen
-            deleted = await sink.delete(stale) if stale else 0
-            result.documents = await sink.count(request.datasource_id)
-            result.counts = SyncCounts(deleted=deleted, skipped=result.counts.skipped, **counts)
-            result.finished = datetime.now(UTC)
+            await _run(request, settings, client, source, sink, result, progress or (lambda phase, n: None))
     except SyncError as exc:
         result.error = exc
         result.finished = datetime.now(UTC)
     result.requests = client.requests
     log.info(
-        "sync of %s %s in %.1fs: %s, %d requests",
+        "sync of %s %s in %.1fs (%s): %s, %d Confluence requests",
         request.datasource_id,
         "succeeded" if result.succeeded else f"failed ({result.error and result.error.reason})",
         time.monotonic() - t0,
+        "incremental" if result.incremental else "full",
         result.counts.model_dump(),
         result.requests,
     )
     return result
+
+
+async def _run(
+    request: SyncRequest,
+    settings: Settings,
+    client: ConfluenceClient,
+    source: ConfluenceSource,
+    sink: MeiliSink,
+    result: SyncResult,
+    report: Progress,
+) -> None:
+    config = request.spec.connector.config
+    ds_id = request.datasource_id
+    report("Connecting", 0)
+    spaces = await source.space_infos()
+    await sink.prepare()
+    indexed = await sink.versions_of(ds_id)  # doc id -> version in the index
+    types = content_types(request.spec)
+    report("Listing", 0)
+    current = await source.list_current(types)
+    doc_ids = {document_id(ds_id, cid): cid for cid in current}
+    if request.watermark is None:
+        to_fetch = sorted(current, key=_numeric)
+    else:
+        result.incremental = True
+        since = window_start(request.watermark, timedelta(seconds=settings.incremental_overlap_seconds))
+        changed = await source.changed_since(types, since)
+        wanted = {cid for cid, version in changed.items() if indexed.get(document_id(ds_id, cid)) != version}
+        wanted |= {cid for did, cid in doc_ids.items() if did not in indexed}
+        to_fetch = sorted(wanted & set(current), key=_numeric)
+    counts = {"pages": 0, "blogposts": 0, "attachments": 0, "skipped": 0}
+    users: dict[str, str] = {}
+    seen = set(doc_ids)
+    done = 0
+    report("Indexing", 0)
+    async for item in source.fetch_contents(to_fetch):
+        remember_users(item, users)
+        ctx = _context(request, client, spaces, item)
+        doc = content_document(item, ctx, users=users)
+        await sink.add(doc)
+        counts[count_key(doc["type"])] += 1
+        done += 1
+        report("Indexing", done)
+    if config.enable_attachments:
+        async for att in source.attachments():
+            did = document_id(ds_id, str(att["id"]))
+            seen.add(did)
+            version = (att.get("version") or {}).get("number")
+            if request.watermark is not None and did in indexed and indexed[did] == version:
+                continue  # unchanged: no download
+            text, skipped = await _attachment_text(source, att, settings, result)
+            counts["skipped"] += skipped
+            await sink.add(attachment_document(att, text, _context(request, client, spaces, att)))
+            counts["attachments"] += 1
+            done += 1
+            report("Indexing", done)
+    await sink.flush()
+    report("Pruning", done)
+    stale = set(indexed) - seen
+    deleted = await sink.delete(stale) if stale else 0
+    result.documents = await sink.count(ds_id)
+    result.counts = SyncCounts(deleted=deleted, **counts)
+    result.watermark = result.started
+    result.finished = datetime.now(UTC)
+
+
+async def _attachment_text(
+    source: ConfluenceSource, att: dict[str, Any], settings: Settings, result: SyncResult
+) -> tuple[str | None, int]:
+    """(text or None, 1 if skipped). A bad file is counted and named, never fails the run."""
+    title = str(att.get("title", ""))
+    media_type = attachment_media_type(att)
+    size = attachment_size(att)
+    if not needs_download(media_type, title, size, settings.attachment_max_bytes):
+        reason = skip_reason(media_type, title, size, settings.attachment_max_bytes)
+        if reason and "too large" in reason:
+            result.skipped_items.append(f"{title}: {reason}")
+            return None, 1
+        return None, 0
+    try:
+        data = await source.download(att, settings.attachment_max_bytes)
+    except AuthenticationError:
+        raise
+    except SyncError as exc:
+        result.skipped_items.append(f"{title}: {exc.message}")
+        return None, 1
+    try:
+        extracted = await asyncio.wait_for(
+            asyncio.to_thread(extract_text, data, media_type, title), timeout=settings.extraction_timeout_seconds
+        )
+    except TimeoutError:
+        result.skipped_items.append(f"{title}: text extraction took longer than {settings.extraction_timeout_seconds}s")
+        return None, 1
+    if extracted.failed:
+        result.skipped_items.append(f"{title}: {extracted.skipped_reason}")
+        return None, 1
+    return extracted.text, 0
+
+
+def _context(
+    request: SyncRequest, client: ConfluenceClient, spaces: Mapping[str, SpaceInfo], item: Mapping[str, Any]
+) -> MappingContext:
+    """Space of the item itself (a Datasource may span several spaces)."""
+    raw = item.get("space")
+    space: Mapping[str, Any] = raw if isinstance(raw, dict) else {}
+    key = str(space.get("key") or request.spec.connector.config.space)
+    info = spaces.get(key)
+    name = str(space.get("name") or (info.name if info else key))
+    return MappingContext(
+        datasource_id=request.datasource_id,
+        datasource_name=request.spec.name,
+        site_base=client.site.base,
+        space_key=key,
+        space_name=name,
+    )
+
+
+def _numeric(cid: str) -> tuple[int, str]:
+    digits = "".join(ch for ch in cid if ch.isdigit())
+    return (int(digits) if digits else 0, cid)

@@ -81,7 +81,7 @@ def test_sync_end_to_end_cloud(
     events = wait_for(
         "SyncSucceeded event", lambda: [e for e in kube.events(ns, "wiki") if e.reason == "SyncSucceeded"]
     )
-    assert "5 items" in events[0].message
+    assert "5 indexed" in events[0].message
 
     # A change in Confluence shows after the next run.
     cloud.state.update_page(ids["faq"], body="<p>Frequently asked questions about giraffes.</p>")

@@ -26,7 +26,7 @@ def test_success_sets_ready_and_counts() -> None:
     new = _ok({}, T0)
     ready = st.get_condition(new, "Ready")
     assert ready and ready["status"] == "True" and ready["reason"] == "Succeeded"
-    assert "13 items" in ready["message"] and "13 documents" in ready["message"]
+    assert "13 indexed" in ready["message"] and "13 documents" in ready["message"]
     assert new["observedGeneration"] == 2
     assert new["lastSync"] == COUNTS and new["documents"] == 13
     assert new["lastSyncDuration"] == "4.0s"

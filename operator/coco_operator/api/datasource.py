@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, field_validator
 
 from coco_operator.api.common import ApiModel, Condition, SecretKeyRef
 
@@ -24,6 +24,33 @@ TOKEN_REFUSED = (
     "(kubectl create secret generic confluence-token --from-literal=token=...) and reference it with "
     "connector.config.tokenSecretRef: {name: confluence-token, key: token}"
 )
+
+
+def cql_filter_problem(cql: str) -> str | None:
+    """Why a user's CQL filter could escape its parentheses, or None. Quotes and parentheses must balance."""
+    depth, quote, escaped = 0, "", False
+    for ch in cql:
+        if quote:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == quote:
+                quote = ""
+            continue
+        if ch in "\"'":
+            quote = ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth < 0:
+                return "connector.config.cql closes a parenthesis it did not open"
+    if quote:
+        return "connector.config.cql has an unterminated quoted value"
+    if depth:
+        return "connector.config.cql has an unclosed parenthesis"
+    return None
 
 
 def _cel(rule: str, message: str, reason: str | None = None, field_path: str | None = None) -> dict[str, Any]:
@@ -82,6 +109,43 @@ class ConfluenceConfig(ApiModel):
     )
     enable_blogposts: bool = Field(default=False, description="Also index the space's blog posts.")
     enable_attachments: bool = Field(default=False, description="Also index the space's attachments.")
+    spaces: list[str] = Field(
+        default_factory=list,
+        description="More space keys to index with the same settings (in addition to space).",
+        max_length=100,
+        json_schema_extra={"items": {"type": "string", "pattern": SPACE_KEY_PATTERN, "maxLength": 255}},
+    )
+    cql: str | None = Field(
+        default=None,
+        description="Extra CQL that narrows what is indexed, ANDed with the space and type, e.g. "
+        "'label != \"no-index\"'. Balanced quotes and parentheses; no ORDER BY.",
+        max_length=2000,
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(
+                    "!self.lowerAscii().contains('order by')",
+                    "connector.config.cql must not contain ORDER BY; the operator orders results itself",
+                )
+            ]
+        },
+    )
+    caBundleSecretRef: SecretKeyRef | None = Field(
+        default=None,
+        description="Secret key with a PEM CA bundle for a Confluence with a private CA (added to the system "
+        "trust store; TLS verification stays on).",
+    )
+
+    def all_spaces(self) -> list[str]:
+        return list(dict.fromkeys([self.space, *self.spaces]))
+
+    @field_validator("cql")
+    @classmethod
+    def _balanced_cql(cls, value: str | None) -> str | None:
+        if value is not None:
+            problem = cql_filter_problem(value)
+            if problem:
+                raise ValueError(problem)
+        return value
 
 
 class ConnectorRef(ApiModel):
@@ -144,7 +208,7 @@ class SyncCounts(ApiModel):
 
 
 class SyncProgress(ApiModel):
-    phase: str = Field(description="Connecting, Indexing or Pruning.")
+    phase: str = Field(description="Connecting, Listing, Indexing or Pruning.")
     items: int = Field(default=0, description="Items processed so far in this run.")
     updated: datetime | None = Field(default=None, description="When this progress was written.")
 
@@ -173,6 +237,10 @@ class DatasourceStatus(ApiModel):
     lastError: str | None = Field(default=None, description="The last run's error, in plain words.")
     consecutiveFailures: int | None = Field(default=None, description="Failed runs since the last success.")
     index: str | None = Field(default=None, description="Meilisearch index the documents are in.")
+    watermark: datetime | None = Field(
+        default=None, description="Start of the last successful run; the next run fetches what changed since."
+    )
+    watermarkConfig: str | None = Field(default=None, description="Fingerprint of the config the watermark is for.")
     lastHandledSyncRequest: str | None = Field(
         default=None, description="Value of the coco.rs/sync-requested-at annotation last handled."
     )

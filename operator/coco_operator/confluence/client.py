@@ -7,6 +7,7 @@ import email.utils
 import json
 import logging
 import random
+import ssl
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ import httpx
 
 from coco_operator.errors import (
     AuthenticationError,
+    ConfigurationError,
     ConfluenceUnavailableError,
     SpaceNotFoundError,
     SyncError,
@@ -98,6 +100,7 @@ class ConfluenceClient:
         max_retry_s: float = 300.0,
         on_response: RequestHook | None = None,
         on_wait: Callable[[float], None] | None = None,
+        ca_pem: str | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.site = normalize_endpoint(endpoint)
@@ -112,7 +115,10 @@ class ConfluenceClient:
             timeout=httpx.Timeout(timeout_s),
             follow_redirects=True,
             transport=transport,
+            # Proxies and SSL_CERT_FILE come from the environment; a CA bundle from a Secret adds to the
+            # system trust store. Verification is never turned off.
             trust_env=True,
+            verify=_ssl_context(ca_pem) if ca_pem else True,
         )
         self._limit = asyncio.Semaphore(concurrency)
         self._max_retry_s = max_retry_s
@@ -141,8 +147,13 @@ class ConfluenceClient:
             return path
         return f"{self.site.base}{path}"
 
-    async def _send(self, url: str, params: dict[str, Any] | None) -> httpx.Response:
-        """One request with retries on 429/5xx/timeouts, within a total time budget."""
+    async def _send(
+        self, url: str, params: dict[str, Any] | None, fail_fast: frozenset[int] = frozenset()
+    ) -> httpx.Response:
+        """One request with retries on 429/5xx/timeouts, within a total time budget.
+
+        Statuses in `fail_fast` come back at once so the caller can adapt (e.g. a smaller page after a 504).
+        """
         deadline = time.monotonic() + self._max_retry_s
         attempt = 0
         while True:
@@ -154,9 +165,14 @@ class ConfluenceClient:
                     response = await self._http.get(url, params=params)
                 if self._on_response:
                     self._on_response("GET", response.status_code)
+                if response.status_code in fail_fast:
+                    return response
                 if not _is_rate_limited(response) and response.status_code not in RETRYABLE_STATUS:
                     return response
                 wait = parse_retry_after(response.headers.get("Retry-After"))
+                if wait is None and _is_rate_limited(response):
+                    # Data Center's token bucket says how long until it refills.
+                    wait = parse_retry_after(response.headers.get("X-RateLimit-Interval-Seconds"))
                 problem = f"HTTP {response.status_code}"
             except httpx.TransportError as exc:
                 if self._on_response:
@@ -175,11 +191,13 @@ class ConfluenceClient:
                 self._on_wait(wait)
             await asyncio.sleep(wait)
 
-    async def get_json(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+    async def get_json(
+        self, path: str, params: dict[str, Any] | None = None, *, fail_fast: frozenset[int] = frozenset()
+    ) -> dict[str, Any]:
         url = self.url(path)
         malformed_retries = 1
         while True:
-            response = await self._send(url, params)
+            response = await self._send(url, params, fail_fast)
             _raise_for_status(response, self.site)
             try:
                 data = response.json()
@@ -201,7 +219,9 @@ class ConfluenceClient:
             raise SyncError(f"download of {url} exceeds {max_bytes} bytes", reason="AttachmentTooLarge")
         return response.content
 
-    async def paginate(self, path: str, params: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    async def paginate(
+        self, path: str, params: dict[str, Any], *, fail_fast: frozenset[int] = frozenset()
+    ) -> AsyncIterator[dict[str, Any]]:
         """Yield every result, following `_links.next` (relative to `_links.base`) until it is absent.
 
         Never trusts the requested page size (servers cap it silently) and stops on an empty page even when it
@@ -211,7 +231,7 @@ class ConfluenceClient:
         query: dict[str, Any] | None = dict(params)
         seen_urls: set[str] = set()
         while True:
-            page = await self.get_json(url, query)
+            page = await self.get_json(url, query, fail_fast=fail_fast)
             results = page.get("results") or []
             for item in results:
                 yield item
@@ -228,6 +248,15 @@ class ConfluenceClient:
 
     async def get_space(self, key: str) -> dict[str, Any]:
         return await self.get_json(f"/space/{key}")
+
+
+def _ssl_context(ca_pem: str) -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    try:
+        ctx.load_verify_locations(cadata=ca_pem)
+    except ssl.SSLError as exc:
+        raise ConfigurationError(f"the CA bundle in caBundleSecretRef is not valid PEM: {exc}") from exc
+    return ctx
 
 
 def _is_rate_limited(response: httpx.Response) -> bool:
@@ -254,9 +283,11 @@ def _raise_for_status(response: httpx.Response, site: Site) -> None:
         )
     if code == 404:
         raise SpaceNotFoundError(f"Confluence at {site.base} answered 404 for {response.url.path}: {detail}")
-    raise ConfluenceUnavailableError(
+    error = ConfluenceUnavailableError(
         f"Confluence at {site.base} answered HTTP {code} for {response.url.path}: {detail or 'no details'}"
     )
+    error.status_code = code
+    raise error
 
 
 def _error_message(response: httpx.Response) -> str:

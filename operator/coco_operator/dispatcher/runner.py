@@ -22,7 +22,7 @@ from coco_operator.api.datasource import DatasourceSpec
 from coco_operator.dispatcher.schedule import next_run_at, parse_duration
 from coco_operator.errors import ConfigurationError, ConnectorError, SyncError, SyncTimeoutError
 from coco_operator.settings import Settings
-from coco_operator.sync import SyncRequest, SyncResult, index_for, run_sync
+from coco_operator.sync import SyncRequest, SyncResult, config_fingerprint, index_for, run_sync
 
 log = logging.getLogger(__name__)
 
@@ -345,9 +345,27 @@ class Worker:
                     f"run (known: {', '.join(sorted(KNOWN_PROCESSORS))})",
                     reason="ConnectorNotReady",
                 )
-            ref = spec.connector.config.tokenSecretRef
+            config = spec.connector.config
+            ref = config.tokenSecretRef
             token = await self.d.kube.read_secret_value(self.key[0], ref.name, ref.key, owner=owner)
-            request = SyncRequest(datasource_id=datasource_id(self.key), spec=spec, token=token, index=index)
+            ca_pem = None
+            if config.caBundleSecretRef:
+                ca = config.caBundleSecretRef
+                ca_pem = await self.d.kube.read_secret_value(self.key[0], ca.name, ca.key, owner=owner)
+            fingerprint = config_fingerprint(spec, index)
+            watermark = (
+                st.parse_time(self.status.get("watermark"))
+                if self.status.get("watermarkConfig") == fingerprint
+                else None
+            )
+            request = SyncRequest(
+                datasource_id=datasource_id(self.key),
+                spec=spec,
+                token=token,
+                index=index,
+                watermark=watermark,
+                ca_pem=ca_pem,
+            )
             try:
                 return await asyncio.wait_for(
                     self.d._sync(request, self.d.settings, self._on_progress), timeout=timeout
@@ -388,8 +406,11 @@ class Worker:
                 counts=counts,
                 documents=result.documents,
                 index=index,
-                space=spec.connector.config.space,
+                space=", ".join(spec.connector.config.all_spaces()),
                 next_run=next_run,
+                incremental=result.incremental,
+                watermark=result.watermark,
+                watermark_config=config_fingerprint(spec, index),
             )
             event = ("Normal", "SyncSucceeded", new["conditions"][0]["message"])
         else:

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import meilisearch
 from meilisearch.errors import MeilisearchApiError, MeilisearchCommunicationError, MeilisearchTimeoutError
+from meilisearch.models.task import TaskInfo
 
 from coco_operator.errors import IndexingError, SearchBackendError
 
@@ -168,11 +169,33 @@ class MeiliSink:
             if len(batch) < ID_PAGE or offset >= page.total:
                 return ids
 
+    async def versions_of(self, datasource_id: str) -> dict[str, int | None]:
+        """Every document id this Datasource has in the index, with the Confluence version it was indexed at."""
+        out: dict[str, int | None] = {}
+        offset = 0
+        flt = _filter_eq(DATASOURCE_FIELD, datasource_id)
+        while True:
+            params = {"filter": flt, "fields": [PRIMARY_KEY, "metadata"], "limit": ID_PAGE, "offset": offset}
+            page = await self._call("list documents", lambda p=params: self._index.get_documents(p))  # type: ignore[misc]
+            for doc in page.results:
+                meta = _doc_field(doc, "metadata") if _has_field(doc, "metadata") else None
+                version = meta.get("version") if isinstance(meta, dict) else None
+                out[str(_doc_field(doc, PRIMARY_KEY))] = version if isinstance(version, int) else None
+            offset += len(page.results)
+            if len(page.results) < ID_PAGE or offset >= page.total:
+                return out
+
     async def delete(self, ids: Iterable[str]) -> int:
         todo = sorted(ids)
         for start in range(0, len(todo), DELETE_BATCH):
             chunk: list[str | int] = list(todo[start : start + DELETE_BATCH])
-            info = await self._call(f"delete {len(chunk)} documents", lambda c=chunk: self._index.delete_documents(c))  # type: ignore[misc]
+            # POST .../documents/delete-batch: the client deprecated its ids shortcut, not the endpoint.
+            info = await self._call(
+                f"delete {len(chunk)} documents",
+                lambda c=chunk: TaskInfo(  # type: ignore[misc]
+                    **self._index.http.post(f"indexes/{self.index_uid}/documents/delete-batch", [str(i) for i in c])
+                ),
+            )
             await self._wait(int(info.task_uid), "delete documents")
         return len(todo)
 
@@ -197,6 +220,10 @@ class MeiliSink:
         params = {"filter": _filter_eq(DATASOURCE_FIELD, datasource_id), "fields": [PRIMARY_KEY], "limit": 1}
         page = await self._call("count documents", lambda: self._index.get_documents(params))
         return int(page.total)
+
+
+def _has_field(doc: Any, field: str) -> bool:
+    return field in doc if isinstance(doc, dict) else field in getattr(doc, "__dict__", {})
 
 
 def _doc_field(doc: Any, field: str) -> Any:

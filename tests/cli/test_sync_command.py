@@ -86,7 +86,9 @@ def test_sync_json_summary_and_index(
     summary = json.loads(proc.stdout)
     state = confluence.state
     pages = [c for c in state.contents.values() if c.space_key == "DOCS" and c.type == "page" and c.status == "current"]
-    posts = [c for c in state.contents.values() if c.space_key == "DOCS" and c.type == "blogpost" and c.status == "current"]
+    posts = [
+        c for c in state.contents.values() if c.space_key == "DOCS" and c.type == "blogpost" and c.status == "current"
+    ]
     assert summary["result"] == "Succeeded" and summary["datasource"] == "docs/eng-wiki"
     assert summary["counts"]["pages"] == len(pages) and summary["counts"]["blogposts"] == len(posts)
     assert summary["documents"] == len(pages) + len(posts)

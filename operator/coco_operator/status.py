@@ -14,6 +14,8 @@ from coco_operator.dispatcher.schedule import format_duration
 READY = "Ready"
 RECONCILING = "Reconciling"
 STALLED = "Stalled"
+HISTORY_LENGTH = 5
+SKIPPED_LIMIT = 20
 
 Status = dict[str, Any]
 
@@ -123,6 +125,7 @@ def run_succeeded(
     incremental: bool = False,
     watermark: datetime | None = None,
     watermark_config: str | None = None,
+    skipped_items: list[str] | None = None,
 ) -> Status:
     duration = (now - started).total_seconds()
     indexed = counts.get("pages", 0) + counts.get("blogposts", 0) + counts.get("attachments", 0)
@@ -146,6 +149,10 @@ def run_succeeded(
             "nextSyncTime": iso(next_run),
         }
     )
+    if skipped_items:
+        new["skippedItems"] = [item[:300] for item in skipped_items[:SKIPPED_LIMIT]]
+    else:
+        new.pop("skippedItems", None)
     if watermark is not None:
         new["watermark"] = iso(watermark)
         new["watermarkConfig"] = watermark_config
@@ -238,7 +245,6 @@ def connector_status(
     return new
 
 
-HISTORY_LENGTH = 5
 
 
 def with_history(status: Status, entry: dict[str, Any]) -> Status:

@@ -244,6 +244,12 @@ class DatasourceStatus(ApiModel):
     lastHandledSyncRequest: str | None = Field(
         default=None, description="Value of the coco.rs/sync-requested-at annotation last handled."
     )
+    skippedItems: list[str] | None = Field(
+        default=None,
+        description="Items the last run could not read (e.g. a broken or too large attachment), with why; "
+        "at most 20.",
+        max_length=20,
+    )
     progress: SyncProgress | None = Field(default=None, description="Progress of the run in progress.")
     history: list[RunRecord] | None = Field(default=None, description="The last 5 runs, newest first.", max_length=5)
 

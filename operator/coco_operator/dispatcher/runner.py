@@ -411,6 +411,7 @@ class Worker:
                 incremental=result.incremental,
                 watermark=result.watermark,
                 watermark_config=config_fingerprint(spec, index),
+                skipped_items=result.skipped_items,
             )
             event = ("Normal", "SyncSucceeded", new["conditions"][0]["message"])
         else:

@@ -15,7 +15,7 @@ from typing import Any, TextIO
 import yaml
 from pydantic import ValidationError
 
-from coco_operator import __version__
+from coco_operator import __version__, logs
 from coco_operator.api.datasource import DatasourceSpec
 from coco_operator.dispatcher.schedule import format_duration
 from coco_operator.settings import Settings
@@ -45,11 +45,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if namespaces:
         settings.namespaces = namespaces
     handlers.configure(settings)
-    kopf.configure(
-        verbose=args.verbose,
-        log_format=kopf.LogFormat.JSON if settings.log_format == "json" else kopf.LogFormat.FULL,
-        log_refkey="datasource" if settings.log_format == "json" else None,
-    )
+    logs.setup(settings.log_format, args.verbose)
     liveness = f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None
     kopf.run(
         standalone=True,
@@ -310,6 +306,10 @@ def build_parser() -> argparse.ArgumentParser:
     now.add_argument("--timeout", type=float, default=1260, help="seconds to wait for the result (default 1260)")
     now.add_argument("--no-wait", action="store_true", help="only write the annotation")
     now.set_defaults(func=cmd_sync_now)
+
+    from coco_operator import convert
+
+    convert.add_parser(sub)
     return parser
 
 

@@ -6,10 +6,10 @@ Dispatcher settings keep Coco's `connector_dispatcher` names and defaults:
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -62,13 +62,22 @@ class Settings(BaseSettings):
     attachment_max_bytes: int = Field(default=10_000_000, ge=0, description="Larger attachments: metadata only.")
 
     # Operator
-    namespaces: list[str] = Field(
-        default_factory=list, description="Namespaces to watch; empty means all (cluster-wide)."
+    namespaces: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Namespaces to watch (comma-separated in the environment; globs like team-* allowed); "
+        "empty means all (cluster-wide).",
     )
     metrics_port: int = Field(default=8000, ge=0, description="Prometheus metrics port (0 disables).")
     health_port: int = Field(default=8080, ge=0, description="Liveness endpoint port (0 disables).")
     log_format: Literal["text", "json"] = Field(default="text", description="Log line format.")
     log_level: str = Field(default="INFO", description="Log level.")
+
+    @field_validator("namespaces", mode="before")
+    @classmethod
+    def _split_namespaces(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @property
     def retry_delay_seconds(self) -> float:

@@ -245,8 +245,6 @@ def connector_status(
     return new
 
 
-
-
 def with_history(status: Status, entry: dict[str, Any]) -> Status:
     """Newest run first, at most HISTORY_LENGTH entries."""
     new = dict(status)

@@ -215,19 +215,31 @@ class Operator:
                 "COCO_METRICS_PORT": str(self.metrics_port),
                 "COCO_PROGRESS_INTERVAL_SECONDS": "0.5",
                 "NO_PROXY": "127.0.0.1,localhost",
+                # The session's operator serves t-* namespaces; tests that need their own operator use others.
+                "COCO_NAMESPACES": "t-*",
             }
         )
         env.pop("MEILI_URL", None)
         env.pop("MEILI_MASTER_KEY", None)
         env.update(extra_env or {})
-        self._out = log.open("ab")
+        self.env = env
+        self.start()
+
+    def start(self) -> None:
+        self._out = self.log.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "coco_operator.cli", "run", "--verbose"],
-            env=env,
+            env=self.env,
             stdout=self._out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, as when a node dies."""
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+        self._out.close()
 
     def tail(self, lines: int = 60) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
@@ -253,12 +265,17 @@ def operator(kube: Kube, meili: Meili, tmp_path_factory: pytest.TempPathFactory)
     op.stop()
 
 
-@pytest.fixture
-def ns(kube: Kube, request: pytest.FixtureRequest) -> str:
-    name = f"t-{request.node.name[:40].lower().replace('_', '-').strip('-')}-{uuid.uuid4().hex[:5]}"
+def make_namespace(kube: Kube, prefix: str, test_name: str) -> str:
+    name = f"{prefix}-{test_name[:40].lower().replace('_', '-').strip('-')}-{uuid.uuid4().hex[:5]}"
     name = "".join(c for c in name if c.isalnum() or c == "-")
     kube.namespace(name)
     return name
+
+
+@pytest.fixture
+def ns(kube: Kube, request: pytest.FixtureRequest) -> str:
+    """A fresh namespace served by the session's operator."""
+    return make_namespace(kube, "t", request.node.name)
 
 
 @pytest.fixture(autouse=True)

@@ -246,8 +246,7 @@ class DatasourceStatus(ApiModel):
     )
     skippedItems: list[str] | None = Field(
         default=None,
-        description="Items the last run could not read (e.g. a broken or too large attachment), with why; "
-        "at most 20.",
+        description="Items the last run could not read (e.g. a broken or too large attachment), with why; at most 20.",
         max_length=20,
     )
     progress: SyncProgress | None = Field(default=None, description="Progress of the run in progress.")

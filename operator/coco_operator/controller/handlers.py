@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 import kopf
@@ -93,25 +95,48 @@ async def datasource_deleted(spec: kopf.Spec, namespace: str | None, name: str, 
         await refresh_connector(str(connector))
 
 
+_refreshing: dict[str, asyncio.Task[None]] = {}
+REFRESH_DELAY_S = 1.0
+
+
 async def refresh_connector(name: str) -> None:
-    obj = await RT.kube.get_connector(name)
-    if obj is not None:
-        await _write_connector_status(obj)
+    """Recount a Connector's Datasources soon; bursts (an operator start with many Datasources) coalesce."""
+    if name in _refreshing and not _refreshing[name].done():
+        return
+
+    async def later() -> None:
+        await asyncio.sleep(REFRESH_DELAY_S)
+        try:
+            obj = await RT.kube.get_connector(name)
+            if obj is not None:
+                await _write_connector_status(obj)
+        except Exception:
+            log.exception("could not update the status of Connector %s", name)
+
+    _refreshing[name] = asyncio.create_task(later())
+
+
+def _listable_namespaces() -> list[str] | None:
+    """Explicit namespaces can be listed one by one (namespaced RBAC); globs need a cluster-wide list."""
+    namespaces = RT.settings.namespaces
+    if not namespaces or any(ch in ns for ns in namespaces for ch in "*?["):
+        return None
+    return namespaces
 
 
 async def _write_connector_status(obj: dict[str, Any]) -> None:
-    from datetime import UTC, datetime
-
     meta, spec = obj.get("metadata", {}), obj.get("spec", {})
     processor = spec.get("processor") or {}
     old = dict(obj.get("status") or {})
+    # Counted from the API, not from memory, so every operator instance computes the same number.
+    using = await RT.kube.datasource_connectors(_listable_namespaces())
     new = st.connector_status(
         old,
         generation=meta.get("generation"),
         processor=str(processor.get("name", "")),
         enabled=bool(processor.get("enabled", True)),
         known=processor.get("name") in KNOWN_PROCESSORS,
-        datasources=RT.dispatcher.count_using(meta["name"]),
+        datasources=sum(1 for c in using if c == meta["name"]),
         now=datetime.now(UTC),
     )
     patch = st.merge_patch(old, new)

@@ -78,6 +78,23 @@ class KubeApi:
         result: dict[str, Any] = obj  # type: ignore[assignment]
         return result
 
+    async def datasource_connectors(self, namespaces: list[str] | None) -> list[str]:
+        """The connector id of every Datasource: cluster-wide, or in the given namespaces."""
+
+        def items(ns: str | None) -> list[dict[str, Any]]:
+            res: dict[str, Any]
+            if ns is None:
+                res = self._custom.list_cluster_custom_object(GROUP, VERSION, "datasources")  # type: ignore[assignment]
+            else:
+                res = self._custom.list_namespaced_custom_object(GROUP, VERSION, ns, "datasources")  # type: ignore[assignment]
+            return list(res.get("items") or [])
+
+        found: list[dict[str, Any]] = []
+        targets: list[str | None] = list(namespaces) if namespaces else [None]
+        for ns in targets:
+            found += await asyncio.to_thread(items, ns)
+        return [str(((o.get("spec") or {}).get("connector") or {}).get("id", "")) for o in found]
+
     async def patch_datasource_status(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
         try:
             await asyncio.to_thread(

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from coco_operator import metrics
+from coco_operator import logs, metrics
 from coco_operator import status as st
 from coco_operator.api.connector import KNOWN_PROCESSORS
 from coco_operator.api.datasource import DatasourceSpec
@@ -90,9 +90,6 @@ class Dispatcher:
             if worker.connector_id == name:
                 worker.wake.set()
 
-    def count_using(self, connector: str) -> int:
-        return sum(1 for w in self.workers.values() if w.connector_id == connector)
-
     async def shutdown(self) -> None:
         for key in list(self.workers):
             await self.forget(key)
@@ -154,6 +151,7 @@ class Worker:
             await asyncio.wait_for(self.wake.wait(), timeout=seconds)
 
     async def _loop(self) -> None:
+        logs.CURRENT_OBJECT.set(logs.datasource_ref(*self.key))
         while True:
             self.wake.clear()
             try:

@@ -83,7 +83,7 @@ class MeiliSink:
                 ) from exc
             raise IndexingError(f"Meilisearch refused to {what}: {exc.message} ({exc.code})") from exc
 
-    async def _wait(self, task_uid: int, what: str) -> None:
+    async def _wait(self, task_uid: int, what: str, tolerate: frozenset[str] = frozenset()) -> None:
         try:
             task = await self._call(
                 what, lambda: self._client.wait_for_task(task_uid, self._task_timeout_ms, interval_in_ms=50)
@@ -95,6 +95,8 @@ class MeiliSink:
             ) from exc
         if task.status != "succeeded":
             error = task.error or {}
+            if error.get("code") in tolerate:
+                return
             raise IndexingError(
                 f"Meilisearch task {task_uid} ({what}) {task.status}: "
                 f"{error.get('message', 'no message')} ({error.get('code', 'unknown')})"
@@ -120,7 +122,8 @@ class MeiliSink:
 
         created = await self._call(f"create index {self.index_uid}", ensure)
         if created is not None:
-            await self._wait(created, f"create index {self.index_uid}")
+            # Another Datasource's run may create the same index at the same moment.
+            await self._wait(created, f"create index {self.index_uid}", tolerate=frozenset({"index_already_exists"}))
         current = await self._call("read index settings", self._index.get_settings)
         if all(sorted(current.get(k) or []) == sorted(v) for k, v in INDEX_SETTINGS.items()):
             return

@@ -18,6 +18,8 @@ from coco_operator.errors import SecretError
 log = logging.getLogger(__name__)
 
 COMPONENT = "coco-operator"
+# Named in managedFields, so GitOps tools and `kubectl get --show-managed-fields` show who writes status.
+FIELD_MANAGER = "coco-operator"
 
 
 def load_config() -> None:
@@ -105,6 +107,7 @@ class KubeApi:
                 "datasources",
                 name,
                 {"status": patch},
+                field_manager=FIELD_MANAGER,
             )
         except ApiException as exc:
             if exc.status == 404:  # deleted meanwhile: nothing to report on
@@ -120,6 +123,7 @@ class KubeApi:
                 "connectors",
                 name,
                 {"status": patch},
+                field_manager=FIELD_MANAGER,
             )
         except ApiException as exc:
             if exc.status == 404:

@@ -19,6 +19,7 @@ from coco_operator import logs, metrics
 from coco_operator import status as st
 from coco_operator.api.connector import KNOWN_PROCESSORS
 from coco_operator.api.datasource import DatasourceSpec
+from coco_operator.dispatcher.outcome import finished_status
 from coco_operator.dispatcher.schedule import next_run_at, parse_duration
 from coco_operator.errors import ConfigurationError, ConnectorError, SyncError, SyncTimeoutError
 from coco_operator.settings import Settings
@@ -383,70 +384,27 @@ class Worker:
     async def _finish(
         self, spec: DatasourceSpec, result: SyncResult, gen: int | None, index: str, token: str | None
     ) -> None:
-        now = result.finished or _now()
-        failures = 0 if result.succeeded else int(self.status.get("consecutiveFailures") or 0) + 1
-        next_run = next_run_at(
+        new, event = finished_status(
+            self.status,
             key=datasource_id(self.key),
-            last_finished=now,
-            failures=failures,
-            interval=parse_duration(spec.sync.interval),
-            retry_base_s=self.d.settings.retry_delay_seconds,
-            retry_cap_s=self.d.settings.retry_max_delay_seconds,
-            jitter_ratio=self.d.settings.jitter_ratio,
+            spec=spec,
+            result=result,
+            generation=gen,
+            index=index,
+            request_token=token,
+            settings=self.d.settings,
         )
-        if result.succeeded:
-            counts = result.counts.model_dump()
-            new = st.run_succeeded(
-                self.status,
-                generation=gen,
-                now=now,
-                started=result.started,
-                counts=counts,
-                documents=result.documents,
-                index=index,
-                space=", ".join(spec.connector.config.all_spaces()),
-                next_run=next_run,
-                incremental=result.incremental,
-                watermark=result.watermark,
-                watermark_config=config_fingerprint(spec, index),
-                skipped_items=result.skipped_items,
-            )
-            event = ("Normal", "SyncSucceeded", new["conditions"][0]["message"])
-        else:
-            err = result.error or SyncError("unknown failure")
-            new = st.run_failed(
-                self.status,
-                generation=gen,
-                now=now,
-                started=result.started,
-                reason=err.reason,
-                message=err.message,
-                retryable=err.retryable,
-                next_run=next_run,
-                index=index,
-            )
-            event = ("Warning", err.reason, err.message)
-        if token:
-            new["lastHandledSyncRequest"] = token
-        new = st.with_history(
-            new,
-            st.history_entry(
-                started=result.started,
-                finished=now,
-                result="Succeeded" if result.succeeded else "Failed",
-                reason=event[1] if not result.succeeded else "Succeeded",
-                counts=result.counts.model_dump() if result.succeeded else None,
-            ),
-        )
-        ns, name = self.key
-        outcome = "Succeeded" if result.succeeded else "Failed"
-        metrics.RUNS.labels(ns, name, outcome, "Succeeded" if result.succeeded else event[1]).inc()
-        metrics.RUN_DURATION.labels(ns, name).observe(result.duration_s)
-        if result.succeeded:
-            for doc_type in ("pages", "blogposts", "attachments"):
-                metrics.DOCUMENTS_INDEXED.labels(ns, name, doc_type).inc(getattr(result.counts, doc_type))
-            metrics.DOCUMENTS_DELETED.labels(ns, name).inc(result.counts.deleted)
+        record_metrics(self.key, result, event)
         await self._write(new)
         await self.d.kube.post_event(self.body, *event)
-        # Give the event loop a moment so status/event writes of many workers interleave fairly.
-        await asyncio.sleep(0)
+
+
+def record_metrics(key: Key, result: SyncResult, event: tuple[str, str, str]) -> None:
+    ns, name = key
+    outcome = "Succeeded" if result.succeeded else "Failed"
+    metrics.RUNS.labels(ns, name, outcome, "Succeeded" if result.succeeded else event[1]).inc()
+    metrics.RUN_DURATION.labels(ns, name).observe(result.duration_s)
+    if result.succeeded:
+        for doc_type in ("pages", "blogposts", "attachments"):
+            metrics.DOCUMENTS_INDEXED.labels(ns, name, doc_type).inc(getattr(result.counts, doc_type))
+        metrics.DOCUMENTS_DELETED.labels(ns, name).inc(result.counts.deleted)

@@ -154,14 +154,95 @@ def _summary(ds_id: str, index: str, result: SyncResult) -> dict[str, Any]:
     }
 
 
+async def _sync_in_cluster(args: argparse.Namespace, progress: ProgressLine) -> tuple[str, str, SyncResult]:
+    """Job mode: the Datasource comes from the API server and the outcome goes into its status."""
+    from coco_operator import status as st
+    from coco_operator.controller.kube import KubeApi, load_config
+    from coco_operator.dispatcher.outcome import finished_status
+    from coco_operator.sync import config_fingerprint
+
+    namespace, _, name = args.datasource.partition("/")
+    if not namespace or not name:
+        raise SystemExit("error: --datasource must be NAMESPACE/NAME")
+    load_config()
+    kube = KubeApi()
+    obj = await kube.get_datasource(namespace, name)
+    if obj is None:
+        raise SystemExit(f"error: Datasource {namespace}/{name} not found")
+    spec = DatasourceSpec.model_validate(obj.get("spec") or {})
+    settings = _settings(meili_url=args.meili_url, meili_api_key=args.meili_key, meili_index=args.index)
+    index = index_for(spec, settings)
+    status: dict[str, Any] = dict(obj.get("status") or {})
+    token = _token(args)
+    if not token:
+        raise SystemExit("error: no Confluence token: the Job sets CONFLUENCE_TOKEN from the Datasource's Secret")
+    fingerprint = config_fingerprint(spec, index)
+    watermark = st.parse_time(status.get("watermark")) if status.get("watermarkConfig") == fingerprint else None
+    latest: dict[str, Any] = {}
+
+    def report(phase: str, items: int) -> None:
+        progress(phase, items)
+        latest["progress"] = (phase, items)
+
+    async def publish() -> None:
+        written = None
+        while True:
+            await asyncio.sleep(settings.progress_interval_seconds)
+            if latest.get("progress") and latest["progress"] != written:
+                written = latest["progress"]
+                phase, items = written
+                await kube.patch_datasource_status(
+                    namespace,
+                    name,
+                    {"progress": {"phase": phase, "items": items, "updated": st.iso(datetime.now(UTC))}},
+                )
+
+    publisher = asyncio.create_task(publish())
+    try:
+        request = SyncRequest(
+            f"{namespace}/{name}", spec, token, index, watermark=watermark, ca_pem=os.environ.get("COCO_CA_BUNDLE")
+        )
+        result = await run_sync(request, settings, progress=report)
+    finally:
+        publisher.cancel()
+    new, _event = finished_status(
+        status,
+        key=f"{namespace}/{name}",
+        spec=spec,
+        result=result,
+        generation=obj.get("metadata", {}).get("generation"),
+        index=index,
+        request_token=None,
+        settings=settings,
+    )
+    new["lastSyncRunId"] = args.run_id
+    patch = st.merge_patch(status, new)
+    if patch:
+        await kube.patch_datasource_status(namespace, name, patch)
+    return f"{namespace}/{name}", index, result
+
+
+def _token(args: argparse.Namespace) -> str | None:
+    token = Path(args.token_file).read_text().strip() if args.token_file else None
+    return token or os.environ.get("CONFLUENCE_TOKEN")
+
+
 def cmd_sync(args: argparse.Namespace) -> int:
+    if args.datasource:
+        if not args.run_id:
+            print("error: --datasource needs --run-id (set by the operator in Job mode)", file=sys.stderr)
+            return 2
+        progress = ProgressLine(sys.stderr)
+        ds_id, index, result = asyncio.run(_sync_in_cluster(args, progress))
+        progress.done()
+        return _print_result(args, ds_id, index, result)
+    if not args.file:
+        print("error: give a Datasource YAML FILE, or --datasource NAMESPACE/NAME in a cluster", file=sys.stderr)
+        return 2
     ds_id, spec = _load_datasource(args.file)
     if args.datasource_id:
         ds_id = args.datasource_id
-    token = None
-    if args.token_file:
-        token = Path(args.token_file).read_text().strip()
-    token = token or os.environ.get("CONFLUENCE_TOKEN")
+    token = _token(args)
     if not token:
         print("error: no Confluence token: pass --token-file PATH or set CONFLUENCE_TOKEN", file=sys.stderr)
         return 2
@@ -172,6 +253,10 @@ def cmd_sync(args: argparse.Namespace) -> int:
         run_sync(SyncRequest(ds_id, spec, token, index), settings, progress=None if args.quiet else progress)
     )
     progress.done()
+    return _print_result(args, ds_id, index, result)
+
+
+def _print_result(args: argparse.Namespace, ds_id: str, index: str, result: SyncResult) -> int:
     summary = _summary(ds_id, index, result)
     if args.json:
         print(json.dumps(summary, indent=2))
@@ -283,7 +368,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run one sync of the Datasource in FILE (YAML, '-' for stdin) and print a summary. "
         "Exit code 0 on success, 1 when the sync failed.",
     )
-    sync.add_argument("file", help="YAML file with one Datasource ('-' reads stdin)")
+    sync.add_argument("file", nargs="?", help="YAML file with one Datasource ('-' reads stdin)")
+    sync.add_argument(
+        "--datasource",
+        metavar="NAMESPACE/NAME",
+        help="sync a Datasource of the cluster and write the outcome into its status (what a Job-mode pod runs)",
+    )
+    sync.add_argument("--run-id", help="run id the operator waits for (Job mode)")
     sync.add_argument("--token-file", help="file holding the Confluence token (else env CONFLUENCE_TOKEN)")
     sync.add_argument("--meili-url", help="Meilisearch URL (else env MEILI_URL / COCO_MEILI_URL)")
     sync.add_argument("--meili-key", help="Meilisearch API key (else env MEILI_MASTER_KEY / COCO_MEILI_API_KEY)")

@@ -46,6 +46,22 @@ class Settings(BaseSettings):
         default=5, ge=0.5, description="How often a running sync writes its progress into status."
     )
 
+    # Job mode (scale-out): each run as a batch/v1 Job running the same image
+    run_mode: Literal["InProcess", "Job"] = Field(default="InProcess", description="Where runs execute.")
+    job_image: str = Field(default="ghcr.io/coco-operator/coco-operator:0.1.0", description="Image of sync Jobs.")
+    job_service_account: str = Field(
+        default="coco-operator-sync",
+        description="ServiceAccount of sync Jobs, in each Datasource's namespace: get datasources, patch "
+        "datasources/status.",
+    )
+    job_meili_key_secret: str | None = Field(
+        default=None, description="NAME/KEY of a Secret in the Datasource's namespace with the Meilisearch key."
+    )
+    job_ttl_seconds: int = Field(default=3600, ge=0, description="Finished Jobs are removed after this long.")
+    job_cpu_request: str = Field(default="100m", description="CPU request of sync Jobs.")
+    job_memory_limit: str = Field(default="512Mi", description="Memory request and limit of sync Jobs.")
+    job_poll_seconds: float = Field(default=2, gt=0, description="How often the operator checks a running Job.")
+
     # Confluence (the source)
     http_timeout_seconds: float = Field(default=30, gt=0, description="Timeout of one Confluence request.")
     confluence_concurrency: int = Field(default=4, ge=1, description="Concurrent Confluence requests per run.")

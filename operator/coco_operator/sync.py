@@ -66,6 +66,7 @@ class SyncResult:
     watermark: datetime | None = None
     skipped_items: list[str] = field(default_factory=list)
     error: SyncError | None = None
+    reported_by_job: bool = False  # Job mode: the Job wrote the outcome into status itself
 
     @property
     def succeeded(self) -> bool:

@@ -241,6 +241,7 @@ class DatasourceStatus(ApiModel):
         default=None, description="Start of the last successful run; the next run fetches what changed since."
     )
     watermarkConfig: str | None = Field(default=None, description="Fingerprint of the config the watermark is for.")
+    lastSyncRunId: str | None = Field(default=None, description="Id of the last run a sync Job reported (Job mode).")
     lastHandledSyncRequest: str | None = Field(
         default=None, description="Value of the coco.rs/sync-requested-at annotation last handled."
     )

@@ -36,6 +36,7 @@ class KubeApi:
         self._client = api_client or kubernetes.client.ApiClient()
         self._core = kubernetes.client.CoreV1Api(self._client)
         self._custom = kubernetes.client.CustomObjectsApi(self._client)
+        self._batch = kubernetes.client.BatchV1Api(self._client)
 
     async def read_secret_value(self, namespace: str, name: str, key: str, *, owner: str) -> str:
         try:
@@ -96,6 +97,39 @@ class KubeApi:
         for ns in targets:
             found += await asyncio.to_thread(items, ns)
         return [str(((o.get("spec") or {}).get("connector") or {}).get("id", "")) for o in found]
+
+    async def get_datasource(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            obj = await asyncio.to_thread(
+                self._custom.get_namespaced_custom_object, GROUP, VERSION, namespace, "datasources", name
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        result: dict[str, Any] = obj  # type: ignore[assignment]
+        return result
+
+    async def create_job(self, manifest: dict[str, Any]) -> None:
+        ns = manifest["metadata"]["namespace"]
+        await asyncio.to_thread(self._batch.create_namespaced_job, ns, manifest)  # type: ignore[arg-type]
+
+    async def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            job = await asyncio.to_thread(self._batch.read_namespaced_job, name, namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        result: dict[str, Any] = self._client.sanitize_for_serialization(job)  # type: ignore[no-untyped-call]
+        return result
+
+    async def delete_job(self, namespace: str, name: str) -> None:
+        try:
+            await asyncio.to_thread(self._batch.delete_namespaced_job, name, namespace, propagation_policy="Background")
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
 
     async def patch_datasource_status(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
         try:

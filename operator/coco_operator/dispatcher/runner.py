@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -19,6 +21,7 @@ from coco_operator import logs, metrics
 from coco_operator import status as st
 from coco_operator.api.connector import KNOWN_PROCESSORS
 from coco_operator.api.datasource import DatasourceSpec
+from coco_operator.dispatcher import jobs
 from coco_operator.dispatcher.outcome import finished_status
 from coco_operator.dispatcher.schedule import next_run_at, parse_duration
 from coco_operator.errors import ConfigurationError, ConnectorError, SyncError, SyncTimeoutError
@@ -34,6 +37,10 @@ Key = tuple[str, str]  # (namespace, name)
 
 class Kube(Protocol):
     async def read_secret_value(self, namespace: str, name: str, key: str, *, owner: str) -> str: ...
+    async def get_datasource(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+    async def create_job(self, manifest: dict[str, Any]) -> None: ...
+    async def get_job(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+    async def delete_job(self, namespace: str, name: str) -> None: ...
     async def get_connector(self, name: str) -> dict[str, Any] | None: ...
     async def patch_datasource_status(self, namespace: str, name: str, patch: dict[str, Any]) -> None: ...
     async def post_event(self, obj: dict[str, Any], event_type: str, reason: str, message: str) -> None: ...
@@ -357,6 +364,8 @@ class Worker:
                 if self.status.get("watermarkConfig") == fingerprint
                 else None
             )
+            if self.d.settings.run_mode == "Job":
+                return await self._execute_job(spec, int(timeout))
             request = SyncRequest(
                 datasource_id=datasource_id(self.key),
                 spec=spec,
@@ -381,9 +390,67 @@ class Worker:
         result.finished = _now()
         return result
 
+    async def _execute_job(self, spec: DatasourceSpec, timeout_s: int) -> SyncResult:
+        """Launch the run as a Job and wait until it reports in status, fails, vanishes or runs out of time."""
+        result = SyncResult(started=_now())
+        run_id = uuid.uuid4().hex[:8]
+        manifest = jobs.sync_job(self.body, spec, run_id=run_id, timeout_s=timeout_s, settings=self.d.settings)
+        ns, job = self.key[0], manifest["metadata"]["name"]
+        await self.d.kube.create_job(manifest)
+        log.info("started sync Job %s/%s for %s", ns, job, datasource_id(self.key))
+        deadline = time.monotonic() + timeout_s + 30
+        try:
+            while True:
+                await asyncio.sleep(self.d.settings.job_poll_seconds)
+                current = await self.d.kube.get_datasource(*self.key)
+                if current and (current.get("status") or {}).get("lastSyncRunId") == run_id:
+                    result.reported_by_job = True
+                    result.finished = _now()
+                    return result
+                found = await self.d.kube.get_job(ns, job)
+                if found is None:
+                    raise SyncError(
+                        f"sync Job {ns}/{job} disappeared before reporting a result; it was deleted or garbage "
+                        "collected. The run will be retried.",
+                        reason="JobVanished",
+                    )
+                failure = jobs.job_failure(found)
+                if failure:
+                    raise SyncError(
+                        f"sync Job {ns}/{job} failed ({failure}); see kubectl -n {ns} logs job/{job}",
+                        reason="JobFailed",
+                    )
+                if time.monotonic() > deadline:
+                    await self.d.kube.delete_job(ns, job)
+                    raise SyncTimeoutError(
+                        f"sync Job {ns}/{job} did not finish within {timeout_s}s and was stopped; raise "
+                        "sync.timeout or the operator's max_running_timeout_in_seconds"
+                    )
+        except asyncio.CancelledError:
+            await asyncio.shield(self.d.kube.delete_job(ns, job))
+            raise
+        except SyncError as exc:
+            result.error = exc
+            result.finished = _now()
+            return result
+
     async def _finish(
         self, spec: DatasourceSpec, result: SyncResult, gen: int | None, index: str, token: str | None
     ) -> None:
+        if result.reported_by_job:
+            # The Job wrote the outcome; take it as ours and tell the cluster.
+            current = await self.d.kube.get_datasource(*self.key)
+            if current is not None:
+                self.status = dict(current.get("status") or {})
+                ready = st.get_condition(self.status, st.READY) or {}
+                ok = ready.get("status") == "True"
+                kind, why = ("Normal", "SyncSucceeded") if ok else ("Warning", str(ready.get("reason", "SyncFailed")))
+                await self.d.kube.post_event(self.body, kind, why, str(ready.get("message", "")))
+                if token and self.status.get("lastHandledSyncRequest") != token:
+                    new = dict(self.status)
+                    new["lastHandledSyncRequest"] = token
+                    await self._write(new)
+            return
         new, event = finished_status(
             self.status,
             key=datasource_id(self.key),

@@ -63,6 +63,15 @@ class Settings(BaseSettings):
     job_poll_seconds: float = Field(default=2, gt=0, description="How often the operator checks a running Job.")
 
     # Confluence (the source)
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Confluence hosts Datasources may point at (globs like *.atlassian.net; comma-separated in "
+        "the environment). Empty allows any host. The defence against server-side request forgery: without it a "
+        "namespace user can make the operator fetch from internal addresses.",
+    )
+    allow_http: bool = Field(
+        default=False, description="Allow plain http:// Confluence endpoints (tokens would travel unencrypted)."
+    )
     http_timeout_seconds: float = Field(default=30, gt=0, description="Timeout of one Confluence request.")
     confluence_concurrency: int = Field(default=4, ge=1, description="Concurrent Confluence requests per run.")
     confluence_max_retry_seconds: float = Field(
@@ -88,7 +97,7 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = Field(default="text", description="Log line format.")
     log_level: str = Field(default="INFO", description="Log level.")
 
-    @field_validator("namespaces", mode="before")
+    @field_validator("namespaces", "allowed_hosts", mode="before")
     @classmethod
     def _split_namespaces(cls, value: object) -> object:
         if isinstance(value, str):

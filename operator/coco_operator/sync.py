@@ -9,6 +9,7 @@ the cheap id listing decides deletions, and nothing is deleted unless every list
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import hashlib
 import json
 import logging
@@ -17,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from coco_operator.api.datasource import DatasourceSpec, SyncCounts
 from coco_operator.confluence.client import ConfluenceClient, RequestHook
@@ -36,7 +38,7 @@ from coco_operator.documents import (
     document_id,
     remember_users,
 )
-from coco_operator.errors import AuthenticationError, SyncError
+from coco_operator.errors import AuthenticationError, ConfigurationError, SyncError
 from coco_operator.search.sink import MeiliSink
 from coco_operator.settings import Settings
 
@@ -89,6 +91,24 @@ def config_fingerprint(spec: DatasourceSpec, index: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
+def endpoint_problem(endpoint: str, settings: Settings) -> str | None:
+    """Why the operator refuses to fetch from this endpoint, or None."""
+    parts = urlsplit(endpoint)
+    host = (parts.hostname or "").lower()
+    if parts.scheme == "http" and not settings.allow_http:
+        return (
+            f"endpoint {endpoint} uses plain http, which would send the token unencrypted; use https, or ask the "
+            "operator's administrator to set allowHttp (COCO_ALLOW_HTTP=true) for a trusted network"
+        )
+    if settings.allowed_hosts and not any(fnmatch.fnmatch(host, pattern.lower()) for pattern in settings.allowed_hosts):
+        allowed = ", ".join(settings.allowed_hosts)
+        return (
+            f"host {host} of endpoint {endpoint} is not in the operator's allowed Confluence hosts ({allowed}); "
+            "use an allowed site or ask the operator's administrator to add it"
+        )
+    return None
+
+
 def content_types(spec: DatasourceSpec) -> list[str]:
     return ["page", "blogpost"] if spec.connector.config.enable_blogposts else ["page"]
 
@@ -104,6 +124,11 @@ async def run_sync(
     """Run one sync. Raises nothing for known failures: they come back in `result.error`."""
     result = SyncResult(started=datetime.now(UTC))
     config = request.spec.connector.config
+    problem = endpoint_problem(config.endpoint, settings)
+    if problem:
+        result.error = ConfigurationError(problem, reason="EndpointNotAllowed")
+        result.finished = datetime.now(UTC)
+        return result
     client = ConfluenceClient(
         config.endpoint,
         request.token,

@@ -35,6 +35,8 @@ _FORWARDED = (
     "attachment_max_bytes",
     "progress_interval_seconds",
     "log_format",
+    "allow_http",
+    "allowed_hosts",
 )
 
 
@@ -56,7 +58,15 @@ def sync_job(
     if ca:
         env.append({"name": "COCO_CA_BUNDLE", "valueFrom": {"secretKeyRef": {"name": ca.name, "key": ca.key}}})
     for field in _FORWARDED:
-        env.append({"name": f"COCO_{field.upper()}", "value": str(getattr(settings, field))})
+        value = getattr(settings, field)
+        text = (
+            ",".join(value)
+            if isinstance(value, list)
+            else str(value).lower()
+            if isinstance(value, bool)
+            else str(value)
+        )
+        env.append({"name": f"COCO_{field.upper()}", "value": text})
     if settings.job_meili_key_secret:
         secret_name, _, secret_key = settings.job_meili_key_secret.partition("/")
         env.append(

@@ -199,8 +199,19 @@ async def _sync_in_cluster(args: argparse.Namespace, progress: ProgressLine) -> 
 
     publisher = asyncio.create_task(publish())
     try:
+        from coco_operator.dispatcher.jobs import secrets_from_env
+
+        hook_tokens, embedder_keys = secrets_from_env(dict(os.environ))
         request = SyncRequest(
-            f"{namespace}/{name}", spec, token, index, watermark=watermark, ca_pem=os.environ.get("COCO_CA_BUNDLE")
+            f"{namespace}/{name}",
+            spec,
+            token,
+            index,
+            watermark=watermark,
+            ca_pem=os.environ.get("COCO_CA_BUNDLE"),
+            labels=dict(obj.get("metadata", {}).get("labels") or {}),
+            enrichment_tokens=hook_tokens,
+            embedder_keys=embedder_keys,
         )
         result = await run_sync(request, settings, progress=report)
     finally:

@@ -126,6 +126,7 @@ def run_succeeded(
     watermark: datetime | None = None,
     watermark_config: str | None = None,
     skipped_items: list[str] | None = None,
+    enrichment_warnings: list[str] | None = None,
 ) -> Status:
     duration = (now - started).total_seconds()
     indexed = counts.get("pages", 0) + counts.get("blogposts", 0) + counts.get("attachments", 0)
@@ -153,6 +154,10 @@ def run_succeeded(
         new["skippedItems"] = [item[:300] for item in skipped_items[:SKIPPED_LIMIT]]
     else:
         new.pop("skippedItems", None)
+    if enrichment_warnings:
+        new["enrichmentWarnings"] = [w[:300] for w in enrichment_warnings[:SKIPPED_LIMIT]]
+    else:
+        new.pop("enrichmentWarnings", None)
     if watermark is not None:
         new["watermark"] = iso(watermark)
         new["watermarkConfig"] = watermark_config

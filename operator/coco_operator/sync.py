@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from coco_operator.api.datasource import DatasourceSpec, SyncCounts
+from coco_operator.api.enrichment import meili_embedders
 from coco_operator.confluence.client import ConfluenceClient, RequestHook
 from coco_operator.confluence.extract import extract_text, needs_download, skip_reason
 from coco_operator.confluence.source import (
@@ -38,6 +39,7 @@ from coco_operator.documents import (
     document_id,
     remember_users,
 )
+from coco_operator.enrich import EnrichContext, EnrichingWriter
 from coco_operator.errors import AuthenticationError, ConfigurationError, SyncError
 from coco_operator.search.sink import MeiliSink
 from coco_operator.settings import Settings
@@ -45,6 +47,7 @@ from coco_operator.settings import Settings
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int], None]
+ENRICH_BATCH = 100  # documents per enrichment batch (and per webhook call)
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,9 @@ class SyncRequest:
     index: str
     watermark: datetime | None = None  # start of the last successful run with the same config
     ca_pem: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)  # the Datasource's metadata.labels
+    enrichment_tokens: Mapping[int, str] = field(default_factory=dict)  # webhook processor index -> token
+    embedder_keys: Mapping[str, str] = field(default_factory=dict)  # embedder name -> API key
 
 
 @dataclass
@@ -67,6 +73,7 @@ class SyncResult:
     incremental: bool = False
     watermark: datetime | None = None
     skipped_items: list[str] = field(default_factory=list)
+    enrichment_warnings: list[str] = field(default_factory=list)
     error: SyncError | None = None
     reported_by_job: bool = False  # Job mode: the Job wrote the outcome into status itself
 
@@ -87,7 +94,11 @@ def index_for(spec: DatasourceSpec, settings: Settings) -> str:
 def config_fingerprint(spec: DatasourceSpec, index: str) -> str:
     """What makes a watermark valid: a change of space, scope or index needs a full run."""
     cfg = spec.connector.config.model_dump(mode="json", exclude={"tokenSecretRef", "token", "username"})
-    raw = json.dumps({"config": cfg, "index": index}, sort_keys=True)
+    payload: dict[str, Any] = {"config": cfg, "index": index}
+    # Only when set, so that watermarks of Datasources without a pipeline stay valid.
+    if spec.enrichment:
+        payload["enrichment"] = [p.model_dump(mode="json", exclude_none=True) for p in spec.enrichment]
+    raw = json.dumps(payload, sort_keys=True)
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
@@ -184,7 +195,7 @@ async def _run(
     ds_id = request.datasource_id
     report("Connecting", 0)
     spaces = await source.space_infos()
-    await sink.prepare()
+    await sink.prepare(embedders=meili_embedders(request.spec.embedders, dict(request.embedder_keys)) or None)
     indexed = await sink.versions_of(ds_id)  # doc id -> version in the index
     types = content_types(request.spec)
     report("Listing", 0)
@@ -203,12 +214,23 @@ async def _run(
     users: dict[str, str] = {}
     seen = set(doc_ids)
     done = 0
+    writer = EnrichingWriter(
+        request.spec.enrichment,
+        EnrichContext(
+            datasource_id=ds_id,
+            datasource_name=request.spec.name,
+            labels=request.labels,
+            tokens=request.enrichment_tokens,
+        ),
+        sink.add,
+        batch_size=ENRICH_BATCH,
+    )
     report("Indexing", 0)
     async for item in source.fetch_contents(to_fetch):
         remember_users(item, users)
         ctx = _context(request, client, spaces, item)
         doc = content_document(item, ctx, users=users)
-        await sink.add(doc)
+        await writer.add(doc)
         counts[count_key(doc["type"])] += 1
         done += 1
         report("Indexing", done)
@@ -221,16 +243,25 @@ async def _run(
                 continue  # unchanged: no download
             text, skipped = await _attachment_text(source, att, settings, result)
             counts["skipped"] += skipped
-            await sink.add(attachment_document(att, text, _context(request, client, spaces, att)))
+            await writer.add(attachment_document(att, text, _context(request, client, spaces, att)))
             counts["attachments"] += 1
             done += 1
             report("Indexing", done)
+    await writer.flush()
     await sink.flush()
     report("Pruning", done)
-    stale = set(indexed) - seen
+    # Content an exclude (or a webhook) now leaves out is still current, so pruning alone would keep it.
+    stale = (set(indexed) - seen) | (writer.dropped_ids & set(indexed))
     deleted = await sink.delete(stale) if stale else 0
     result.documents = await sink.count(ds_id)
-    result.counts = SyncCounts(deleted=deleted, **counts)
+    result.counts = SyncCounts(
+        deleted=deleted,
+        dropped=writer.counts.dropped,
+        enriched=writer.counts.enriched,
+        chunked=writer.counts.chunked,
+        **counts,
+    )
+    result.enrichment_warnings = list(writer.warnings)
     result.watermark = result.started
     result.finished = datetime.now(UTC)
 

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field, field_validator
 
 from coco_operator.api.common import ApiModel, Condition, SecretKeyRef
+from coco_operator.api.enrichment import Embedders, Enrichment
 
 # Go's time.ParseDuration syntax (what CEL's duration() accepts), e.g. 30s, 5m, 1h30m, 1.5h.
 GO_DURATION_PATTERN = r"^([0-9]+([.][0-9]+)?(ns|us|µs|ms|s|m|h))+$"
@@ -197,6 +198,8 @@ class DatasourceSpec(ApiModel):
         max_length=400,
         pattern=INDEX_UID_PATTERN,
     )
+    enrichment: Enrichment = None
+    embedders: Embedders = None
 
 
 class SyncCounts(ApiModel):
@@ -205,6 +208,9 @@ class SyncCounts(ApiModel):
     attachments: int = Field(default=0, description="Attachments indexed.")
     deleted: int = Field(default=0, description="Documents removed from the index.")
     skipped: int = Field(default=0, description="Items skipped (e.g. attachments too large).")
+    dropped: int = Field(default=0, description="Documents left out by spec.enrichment (exclude or a webhook).")
+    enriched: int = Field(default=0, description="Documents changed by spec.enrichment (set or a webhook).")
+    chunked: int = Field(default=0, description="Documents split into more than one chunk by spec.enrichment.")
 
 
 class SyncProgress(ApiModel):
@@ -248,6 +254,11 @@ class DatasourceStatus(ApiModel):
     skippedItems: list[str] | None = Field(
         default=None,
         description="Items the last run could not read (e.g. a broken or too large attachment), with why; at most 20.",
+        max_length=20,
+    )
+    enrichmentWarnings: list[str] | None = Field(
+        default=None,
+        description="Processors that failed with onFailure: Skip in the last run (documents indexed unenriched).",
         max_length=20,
     )
     progress: SyncProgress | None = Field(default=None, description="Progress of the run in progress.")

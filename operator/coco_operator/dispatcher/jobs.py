@@ -12,6 +12,7 @@ from typing import Any
 
 from coco_operator.api.common import GROUP, VERSION
 from coco_operator.api.datasource import DatasourceSpec
+from coco_operator.api.enrichment import embedder_key_refs, webhook_token_refs
 from coco_operator.settings import Settings
 
 RUN_ID_ANNOTATION = f"{GROUP}/run-id"
@@ -57,6 +58,12 @@ def sync_job(
     ca = spec.connector.config.caBundleSecretRef
     if ca:
         env.append({"name": "COCO_CA_BUNDLE", "valueFrom": {"secretKeyRef": {"name": ca.name, "key": ca.key}}})
+    # Webhook tokens and embedder keys reach the pod the same way as the Confluence token.
+    for i, r in webhook_token_refs(spec.enrichment).items():
+        env.append({"name": f"COCO_WEBHOOK_TOKEN_{i}", "valueFrom": {"secretKeyRef": {"name": r.name, "key": r.key}}})
+    for n, (emb, r) in enumerate(embedder_key_refs(spec.embedders).items()):
+        env.append({"name": f"COCO_EMBEDDER_NAME_{n}", "value": emb})
+        env.append({"name": f"COCO_EMBEDDER_KEY_{n}", "valueFrom": {"secretKeyRef": {"name": r.name, "key": r.key}}})
     for field in _FORWARDED:
         value = getattr(settings, field)
         text = (
@@ -142,3 +149,19 @@ def job_failure(job: dict[str, Any]) -> str | None:
         if cond.get("type") == "Failed" and cond.get("status") == "True":
             return f"{cond.get('reason', 'Failed')}: {cond.get('message', 'the Job failed')}"
     return None
+
+
+def secrets_from_env(environ: dict[str, str]) -> tuple[dict[int, str], dict[str, str]]:
+    """The pod's side of the above: webhook tokens by processor index, embedder keys by name."""
+    tokens = {
+        int(k.removeprefix("COCO_WEBHOOK_TOKEN_")): v
+        for k, v in environ.items()
+        if k.startswith("COCO_WEBHOOK_TOKEN_") and k.removeprefix("COCO_WEBHOOK_TOKEN_").isdigit()
+    }
+    keys = {}
+    for k, name in environ.items():
+        if k.startswith("COCO_EMBEDDER_NAME_"):
+            n = k.removeprefix("COCO_EMBEDDER_NAME_")
+            if f"COCO_EMBEDDER_KEY_{n}" in environ:
+                keys[name] = environ[f"COCO_EMBEDDER_KEY_{n}"]
+    return tokens, keys

@@ -54,6 +54,7 @@ def finished_status(
             watermark=result.watermark,
             watermark_config=config_fingerprint(spec, index),
             skipped_items=result.skipped_items,
+            enrichment_warnings=result.enrichment_warnings,
         )
         event = ("Normal", "SyncSucceeded", str(st.get_condition(new, st.READY)["message"]))  # type: ignore[index]
     else:

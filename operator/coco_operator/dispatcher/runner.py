@@ -21,6 +21,7 @@ from coco_operator import logs, metrics
 from coco_operator import status as st
 from coco_operator.api.connector import KNOWN_PROCESSORS
 from coco_operator.api.datasource import DatasourceSpec
+from coco_operator.api.enrichment import embedder_key_refs, webhook_token_refs
 from coco_operator.dispatcher import jobs
 from coco_operator.dispatcher.outcome import finished_status
 from coco_operator.dispatcher.schedule import next_run_at, parse_duration
@@ -366,6 +367,15 @@ class Worker:
             )
             if self.d.settings.run_mode == "Job":
                 return await self._execute_job(spec, int(timeout))
+            ns = self.key[0]
+            hook_tokens = {
+                i: await self.d.kube.read_secret_value(ns, r.name, r.key, owner=owner)
+                for i, r in webhook_token_refs(spec.enrichment).items()
+            }
+            embedder_keys = {
+                name: await self.d.kube.read_secret_value(ns, r.name, r.key, owner=owner)
+                for name, r in embedder_key_refs(spec.embedders).items()
+            }
             request = SyncRequest(
                 datasource_id=datasource_id(self.key),
                 spec=spec,
@@ -373,6 +383,9 @@ class Worker:
                 index=index,
                 watermark=watermark,
                 ca_pem=ca_pem,
+                labels=dict(self.body.get("metadata", {}).get("labels") or {}),
+                enrichment_tokens=hook_tokens,
+                embedder_keys=embedder_keys,
             )
             try:
                 return await asyncio.wait_for(

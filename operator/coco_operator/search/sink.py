@@ -102,7 +102,7 @@ class MeiliSink:
                 f"{error.get('message', 'no message')} ({error.get('code', 'unknown')})"
             )
 
-    async def prepare(self) -> None:
+    async def prepare(self, embedders: dict[str, Any] | None = None) -> None:
         """Create the index with `id` as primary key (if missing) and make sure its settings are ours."""
 
         def ensure() -> int | None:
@@ -125,9 +125,14 @@ class MeiliSink:
             # Another Datasource's run may create the same index at the same moment.
             await self._wait(created, f"create index {self.index_uid}", tolerate=frozenset({"index_already_exists"}))
         current = await self._call("read index settings", self._index.get_settings)
-        if all(sorted(current.get(k) or []) == sorted(v) for k, v in INDEX_SETTINGS.items()):
+        wanted: dict[str, Any] = dict(INDEX_SETTINGS)
+        same = all(sorted(current.get(k) or []) == sorted(v) for k, v in INDEX_SETTINGS.items())
+        if embedders:
+            wanted["embedders"] = embedders
+            same = same and _embedders_match(current.get("embedders") or {}, embedders)
+        if same:
             return
-        info = await self._call("update index settings", lambda: self._index.update_settings(dict(INDEX_SETTINGS)))
+        info = await self._call("update index settings", lambda: self._index.update_settings(wanted))
         await self._wait(int(info.task_uid), "update index settings")
 
     async def add(self, document: dict[str, Any]) -> None:
@@ -223,6 +228,17 @@ class MeiliSink:
         params = {"filter": _filter_eq(DATASOURCE_FIELD, datasource_id), "fields": [PRIMARY_KEY], "limit": 1}
         page = await self._call("count documents", lambda: self._index.get_documents(params))
         return int(page.total)
+
+
+def _embedders_match(current: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    """Meilisearch hides API keys when it reports settings, so compare everything but them."""
+    if set(current) != set(wanted):
+        return False
+
+    def strip(d: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in d.items() if k != "apiKey"}
+
+    return all(strip(current[name]) == strip(cfg) for name, cfg in wanted.items())
 
 
 def _has_field(doc: Any, field: str) -> bool:

@@ -9,7 +9,6 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +18,8 @@ from tests.e2e.conftest import Kube
 
 pytestmark = pytest.mark.e2e
 
-REFERENCE = Path("/work/shared/reference/coco-confluence-connector.md")
+from tests.unit.test_convert import REFERENCE  # noqa: E402  (one place that knows where shared/ is)
+
 DOCS_TOKEN = "your-confluence-api-token"
 
 

@@ -16,7 +16,18 @@ from coco_operator.api.connector import ConnectorSpec
 from coco_operator.api.datasource import DatasourceSpec
 from coco_operator.convert import ConvertOptions, add_parser, convert, read_objects, slugify
 
-REFERENCE = Path("/work/shared/reference/coco-confluence-connector.md")
+# CI lays shared/ beside the clone; a developer's checkout has it at /work/shared.
+REFERENCE = next(
+    (
+        p
+        for p in (
+            Path(__file__).resolve().parents[3] / "shared/reference/coco-confluence-connector.md",
+            Path("/work/shared/reference/coco-confluence-connector.md"),
+        )
+        if p.exists()
+    ),
+    Path("/work/shared/reference/coco-confluence-connector.md"),
+)
 REPO = Path(__file__).resolve().parents[2]
 DOCS_TOKEN = "your-confluence-api-token"
 

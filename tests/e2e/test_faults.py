@@ -53,7 +53,12 @@ def fop(kube: Kube, fmeili: Meili, tmp_path_factory: pytest.TempPathFactory) -> 
         kube,
         fmeili,
         tmp_path_factory.mktemp("fault-operator") / "operator.log",
-        extra_env={"COCO_NAMESPACES": "f-*", "COCO_RETRY_DELAY_IN_MS": "500", "COCO_RETRY_MAX_DELAY_SECONDS": "3"},
+        extra_env={
+            "COCO_NAMESPACES": "f-*",
+            "COCO_RETRY_DELAY_IN_MS": "500",
+            "COCO_RETRY_MAX_DELAY_SECONDS": "3",
+            "COCO_CONFLUENCE_MAX_RETRY_SECONDS": "15",
+        },
     )
     yield op
     op.stop()
@@ -120,8 +125,19 @@ def test_failed_meilisearch_task_fails_the_run_with_its_message(
     wiki.state.update_page(wiki.state.add_page("TASK", "new", "<p>n</p>"), body="<p>x</p>")
     fmeili.emulator.fail_next_tasks.append(("invalid_document_fields", "The document has a field that is refused."))
     request_sync(kube, fns, "wiki")
-    obj = wait_ready(kube, fns, "wiki", status="False", reason="IndexingFailed", timeout=30)
-    message = condition(obj, "Ready")["message"]  # type: ignore[index]
+    # The failed run is retried quickly, so read it from the history and its Event rather than a transient status.
+    wait_for(
+        "a run failed with IndexingFailed",
+        lambda: any(
+            h["reason"] == "IndexingFailed"
+            for h in ((kube.datasource(fns, "wiki") or {}).get("status") or {}).get("history", [])
+        ),
+        timeout=30,
+    )
+    events = wait_for(
+        "IndexingFailed event", lambda: [e for e in kube.events(fns, "wiki") if e.reason == "IndexingFailed"]
+    )
+    message = events[0].message
     assert "The document has a field that is refused." in message and "invalid_document_fields" in message
     # Retried with backoff; the next attempt succeeds by itself.
     obj = wait_ready(kube, fns, "wiki", timeout=30)
@@ -228,3 +244,31 @@ def test_plain_http_refused_unless_allowed(
         assert not [r for r in wiki.state.requests if "/space/HTTP" in r.path]
     finally:
         strict.stop()
+
+
+def test_confluence_faults_are_waited_out_or_reported_without_deleting(
+    kube: Kube, wiki: ConfluenceEmulator, fmeili: Meili, fop: Operator, fns: str
+) -> None:
+    _space(wiki, "FLAKY", 6)
+    kube.apply(secret(fns, CLOUD_TOKEN), datasource(fns, "wiki", wiki.endpoint, "FLAKY"))
+    wait_ready(kube, fns, "wiki")
+    state = wiki.state
+    # A stretch of throttling and server errors, and one malformed answer: the run waits them out.
+    state.rate_limit_next, state.retry_after = 2, "1"
+    state.fail_next = [500, 503]
+    state.malformed_next = 1
+    token = request_sync(kube, fns, "wiki")
+    obj = wait_handled(kube, fns, "wiki", token, timeout=60)
+    assert condition(obj, "Ready")["status"] == "True"  # type: ignore[index]
+    assert {429, 500, 503} <= {r.status for r in state.requests}
+    # An outage longer than the retry budget: the run fails with a clear reason and deletes nothing.
+    state.fail_next = [503] * 10_000
+    try:
+        token = request_sync(kube, fns, "wiki")
+        obj = wait_handled(kube, fns, "wiki", token, timeout=90)
+        ready = condition(obj, "Ready")
+        assert ready and ready["reason"] == "ConfluenceUnavailable" and "kept failing" in ready["message"]
+        assert len(fmeili.docs(f"{fns}/wiki")) == 6
+    finally:
+        state.fail_next = []
+    wait_ready(kube, fns, "wiki", timeout=60)

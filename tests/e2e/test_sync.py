@@ -52,7 +52,8 @@ def test_sync_end_to_end_cloud(
     )
     obj = wait_ready(kube, ns, "wiki")
     status = obj["status"]
-    assert status["lastSync"] == {"pages": 3, "blogposts": 1, "attachments": 1, "deleted": 0, "skipped": 0}
+    expected = {"pages": 3, "blogposts": 1, "attachments": 1, "deleted": 0, "skipped": 0, "dropped": 0}
+    assert {k: status["lastSync"][k] for k in expected} == expected
     assert status["documents"] == 5
     assert status["lastSyncResult"] == "Succeeded"
     assert status["observedGeneration"] == obj["metadata"]["generation"]
@@ -82,6 +83,8 @@ def test_sync_end_to_end_cloud(
         "SyncSucceeded event", lambda: [e for e in kube.events(ns, "wiki") if e.reason == "SyncSucceeded"]
     )
     assert "5 indexed" in events[0].message
+    started = [e for e in kube.events(ns, "wiki") if e.reason == "SyncStarted"]
+    assert started and "full sync of space E2E1" in started[0].message
 
     # A change in Confluence shows after the next run.
     cloud.state.update_page(ids["faq"], body="<p>Frequently asked questions about giraffes.</p>")

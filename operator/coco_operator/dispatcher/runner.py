@@ -289,10 +289,17 @@ class Worker:
         metrics.RUNS_IN_PROGRESS.inc()
         try:
             started = _now()
+            kind = "incremental" if self.status.get("watermarkConfig") == config_fingerprint(spec, index) else "full"
             await self._write(
                 st.run_started(
                     self.status, generation=gen, now=started, message=f"Syncing space {spec.connector.config.space}"
                 )
+            )
+            await self.d.kube.post_event(
+                self.body,
+                "Normal",
+                "SyncStarted",
+                f"Started a {kind} sync of space {', '.join(spec.connector.config.all_spaces())} into index {index}",
             )
             self._progress = None
             self.run_task = asyncio.create_task(self._execute(spec, connector, index))

@@ -499,7 +499,7 @@ def remove_crds(kube: Kube) -> None:
 
 def test_kustomize_on_a_fresh_cluster(fresh: Kube) -> None:
     remove_crds(fresh)
-    fresh.kubectl("apply", "-k", str(KUSTOMIZE_DIR / "crds"))
+    fresh.kubectl("apply", "-k", str(KUSTOMIZE_DIR.parent.parent / "crds"))
     fresh.kubectl("wait", "--for=condition=Established", *(f"crd/{crd}" for crd in CRDS), "--timeout=60s")
     fresh.kubectl("apply", "-k", str(KUSTOMIZE_DIR))
     for kind, name in [

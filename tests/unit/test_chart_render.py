@@ -1,0 +1,557 @@
+"""The Helm chart rendered without a cluster (`helm template` / `helm lint`), and `manifests/default` kept equal to it.
+
+helm comes from `hack/build-control-plane.sh helm` (built once into a cache outside the repository). Without it the
+module is skipped, except in CI (CI=true), where that is a failure.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+CHART = REPO / "charts" / "coco-operator"
+KUSTOMIZE_DIR = REPO / "manifests" / "default"
+BUILD_SCRIPT = REPO / "hack" / "build-control-plane.sh"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+RELEASE, NAMESPACE = "coco-operator", "coco-system"
+
+Obj = dict[str, Any]
+
+
+@functools.cache
+def find_helm() -> Path:
+    """helm from the build script's bin directory (the script prints it; building is a no-op when cached)."""
+    proc = subprocess.run(["bash", str(BUILD_SCRIPT), "helm"], capture_output=True, text=True, timeout=900, check=False)
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"{BUILD_SCRIPT} helm failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    helm = Path(lines[-1]) / "helm"
+    if not helm.is_file():
+        raise RuntimeError(f"{BUILD_SCRIPT} helm printed {lines[-1]}, which has no helm binary")
+    return helm
+
+
+def helm_or_skip() -> Path:
+    try:
+        return find_helm()
+    except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
+        if IN_CI:
+            pytest.fail(f"helm is required in CI but could not be built: {exc}", pytrace=False)
+        pytest.skip(f"helm could not be built (needs Go and the module proxy): {exc}")
+
+
+def helm_env(home: Path) -> dict[str, str]:
+    """helm with its config, cache and data (and the kube discovery cache) under `home`, not the user's."""
+    env = dict(os.environ)
+    for var in ("HELM_CONFIG_HOME", "HELM_CACHE_HOME", "HELM_DATA_HOME"):
+        env[var] = str(home / var.lower())
+    env["KUBECACHEDIR"] = str(home / "kube-cache")
+    return env
+
+
+@pytest.fixture(scope="module")
+def helm() -> Path:
+    return helm_or_skip()
+
+
+@pytest.fixture(scope="module")
+def henv(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    return helm_env(tmp_path_factory.mktemp("helm"))
+
+
+def _set_args(values: dict[str, str] | None) -> list[str]:
+    args: list[str] = []
+    for key, value in (values or {}).items():
+        args += ["--set", f"{key}={value}"]
+    return args
+
+
+def run_helm(helm: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(helm), *args], capture_output=True, text=True, timeout=60, env=env, check=False)
+
+
+def template(helm: Path, env: dict[str, str], *extra: str, values: dict[str, str] | None = None) -> list[Obj]:
+    proc = run_helm(helm, env, "template", RELEASE, str(CHART), "-n", NAMESPACE, *_set_args(values), *extra)
+    assert proc.returncode == 0, f"helm template failed: {proc.stderr}"
+    return [d for d in yaml.safe_load_all(proc.stdout) if d]
+
+
+def template_error(helm: Path, env: dict[str, str], values: dict[str, str]) -> str:
+    proc = run_helm(helm, env, "template", RELEASE, str(CHART), "-n", NAMESPACE, *_set_args(values))
+    assert proc.returncode != 0, f"helm template accepted {values}"
+    return proc.stderr
+
+
+def kinds(objs: list[Obj]) -> set[tuple[str, str]]:
+    return {(o["kind"], o["metadata"]["name"]) for o in objs}
+
+
+def one(objs: list[Obj], kind: str, name: str | None = None, namespace: str | None = None) -> Obj:
+    found = [
+        o
+        for o in objs
+        if o["kind"] == kind
+        and (name is None or o["metadata"]["name"] == name)
+        and (namespace is None or o["metadata"].get("namespace") == namespace)
+    ]
+    assert len(found) == 1, f"expected one {kind} {name or ''} in {sorted(kinds(objs))}, found {len(found)}"
+    return found[0]
+
+
+def rules(role: Obj) -> set[tuple[str, str, str]]:
+    """RBAC rules flattened to (apiGroup, resource, verb) triples, so that grouping does not matter."""
+    return {
+        (group, resource, verb)
+        for rule in role["rules"]
+        for group in rule.get("apiGroups", [])
+        for resource in rule.get("resources", [])
+        for verb in rule["verbs"]
+    }
+
+
+def expand(table: dict[tuple[str, str], str]) -> set[tuple[str, str, str]]:
+    return {(g, r, v) for (g, r), verbs in table.items() for v in verbs.split()}
+
+
+# What the operator calls (controller/kube.py) and what kopf calls for it; see charts/coco-operator/README.md.
+CLUSTER_SCOPED_RULES = {
+    ("apiextensions.k8s.io", "customresourcedefinitions"): "list watch",
+    ("coco.rs", "connectors"): "get list watch",
+    ("coco.rs", "connectors/status"): "patch",
+}
+DATASOURCE_RULES = {
+    ("coco.rs", "datasources"): "list watch patch",
+    ("coco.rs", "datasources/status"): "patch",
+    ("", "secrets"): "get",
+    ("", "events"): "create",
+}
+NAMESPACE_RULES = {("", "namespaces"): "list watch"}
+# runMode: Job. The operator starts, polls and stops Jobs and reads the status they wrote; the Jobs' pods read their
+# Datasource and write its status.
+JOB_RULES = {
+    ("batch", "jobs"): "create get delete",
+    ("coco.rs", "datasources"): "get",
+    ("coco.rs", "datasources/finalizers"): "update",
+}
+SYNC_RULES = {("coco.rs", "datasources"): "get", ("coco.rs", "datasources/status"): "patch"}
+
+CHART_ENV = [
+    "COCO_MEILI_URL",
+    "COCO_MEILI_INDEX",
+    "COCO_MEILI_API_KEY",
+    "COCO_MAX_RUNNING_TIMEOUT_IN_SECONDS",
+    "COCO_RETRY_DELAY_IN_MS",
+    "COCO_MAX_CONCURRENT_RUNS",
+    "COCO_LOG_FORMAT",
+    "COCO_METRICS_PORT",
+    "COCO_HEALTH_PORT",
+]
+
+
+def env_of(deployment: Obj) -> dict[str, Any]:
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+
+
+# --- lint and the default render ------------------------------------------------------------------------------
+
+
+def test_lint(helm: Path, henv: dict[str, str]) -> None:
+    variants = [
+        [],
+        ["--set", "watchNamespaces={team-a,team-b}", "--set", "metrics.serviceMonitor.enabled=true"],
+        ["--set", "runMode=Job"],
+    ]
+    for extra in variants:
+        proc = run_helm(helm, henv, "lint", "--strict", str(CHART), *extra)
+        assert proc.returncode == 0, f"helm lint {extra} failed:\n{proc.stdout}{proc.stderr}"
+
+
+def test_default_render(helm: Path, henv: dict[str, str]) -> None:
+    objs = template(helm, henv)
+    assert kinds(objs) == {
+        ("CustomResourceDefinition", "connectors.coco.rs"),
+        ("CustomResourceDefinition", "datasources.coco.rs"),
+        ("ServiceAccount", RELEASE),
+        ("ClusterRole", RELEASE),
+        ("ClusterRoleBinding", RELEASE),
+        ("Deployment", RELEASE),
+        ("Service", f"{RELEASE}-metrics"),
+        ("Connector", "confluence"),
+    }
+    for o in objs:
+        if o["kind"] not in ("CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding", "Connector"):
+            assert o["metadata"]["namespace"] == NAMESPACE, o["kind"]
+
+    deployment = one(objs, "Deployment")
+    spec = deployment["spec"]
+    assert spec["replicas"] == 1 and spec["strategy"] == {"type": "Recreate"}
+    pod = spec["template"]["spec"]
+    assert pod["serviceAccountName"] == RELEASE
+    assert pod["enableServiceLinks"] is False
+    container = pod["containers"][0]
+    assert container["image"] == "ghcr.io/coco-operator/coco-operator:0.1.0"
+    assert container["args"] == ["run"]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"metrics": 8000, "health": 8080}
+    assert pod["volumes"] == [{"name": "tmp", "emptyDir": {}}]
+    assert container["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]
+    assert env_of(deployment) == {
+        "COCO_MEILI_URL": "http://meilisearch:7700",
+        "COCO_MEILI_INDEX": "coco_documents",
+        "COCO_MEILI_API_KEY": {"secretKeyRef": {"name": "meilisearch-key", "key": "key"}},
+        "COCO_MAX_RUNNING_TIMEOUT_IN_SECONDS": "1200",
+        "COCO_RETRY_DELAY_IN_MS": "10000",
+        "COCO_MAX_CONCURRENT_RUNS": "4",
+        "COCO_LOG_FORMAT": "json",
+        "COCO_METRICS_PORT": "8000",
+        "COCO_HEALTH_PORT": "8080",
+    }
+    # Every variable the chart sets is a setting the operator reads.
+    from coco_operator.settings import Settings
+
+    known = {f"COCO_{name.upper()}" for name in Settings.model_fields}
+    assert set(CHART_ENV) <= known, set(CHART_ENV) - known
+
+    service = one(objs, "Service")
+    assert service["spec"]["ports"] == [{"name": "metrics", "port": 8000, "targetPort": "metrics", "protocol": "TCP"}]
+    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= labels.items()
+
+
+def test_pod_security_context_is_restricted(helm: Path, henv: dict[str, str]) -> None:
+    pod = one(template(helm, henv), "Deployment")["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] != 0
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    for container in pod["containers"]:
+        sc = container["securityContext"]
+        assert sc["allowPrivilegeEscalation"] is False
+        assert sc["capabilities"] == {"drop": ["ALL"]}
+        assert sc["readOnlyRootFilesystem"] is True
+        assert "privileged" not in sc
+    assert "hostNetwork" not in pod and "hostPID" not in pod
+
+
+def test_crds_are_the_generated_files_with_keep(helm: Path, henv: dict[str, str]) -> None:
+    objs = template(helm, henv)
+    for path in sorted((REPO / "crds").glob("*.yaml")):
+        expected = yaml.safe_load(path.read_text())
+        rendered = one(objs, "CustomResourceDefinition", expected["metadata"]["name"])
+        meta = rendered["metadata"]
+        assert meta["annotations"] == {"helm.sh/resource-policy": "keep"}
+        assert meta["labels"]["app.kubernetes.io/managed-by"] == "Helm"
+        stripped = {**rendered, "metadata": {k: v for k, v in meta.items() if k not in ("annotations", "labels")}}
+        assert stripped == expected, f"templated CRD differs from {path}"
+    # The chart's crds/ (a copy the unit tests keep identical) is what the template reads; Helm must not also
+    # install it the crds/-way, or the templated CRDs would clash with what it created.
+    assert (CHART / "files" / "crds").resolve() == (CHART / "crds").resolve()
+    assert "/crds/" in (CHART / ".helmignore").read_text().splitlines()
+
+
+def test_packaged_chart_carries_the_crds_as_files(helm: Path, henv: dict[str, str], tmp_path: Path) -> None:
+    import tarfile
+
+    proc = run_helm(helm, henv, "package", str(CHART), "-d", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    (archive,) = tmp_path.glob("coco-operator-*.tgz")
+    with tarfile.open(archive) as tar:
+        names = set(tar.getnames())
+    assert {
+        "coco-operator/files/crds/connectors.coco.rs.yaml",
+        "coco-operator/files/crds/datasources.coco.rs.yaml",
+    } <= names
+    assert not [n for n in names if n.startswith("coco-operator/crds/")]
+    assert {"coco-operator/values.schema.json", "coco-operator/templates/NOTES.txt", "coco-operator/README.md"} <= names
+    # The archive renders the same CRDs as the directory.
+    proc = run_helm(
+        helm, henv, "template", RELEASE, str(archive), "-n", NAMESPACE, "--show-only", "templates/crds.yaml"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert len([d for d in yaml.safe_load_all(proc.stdout) if d]) == 2
+
+
+def test_cluster_wide_rbac_is_least_privilege(helm: Path, henv: dict[str, str]) -> None:
+    objs = template(helm, henv)
+    role = one(objs, "ClusterRole")
+    assert rules(role) == expand(CLUSTER_SCOPED_RULES | DATASOURCE_RULES)
+    assert not [o for o in objs if o["kind"] in ("Role", "RoleBinding")]
+    binding = one(objs, "ClusterRoleBinding")
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": RELEASE}
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": RELEASE, "namespace": NAMESPACE}]
+    for _, resource, verb in rules(role):
+        assert "*" not in (resource, verb)
+        assert verb not in ("delete", "deletecollection", "update", "escalate", "bind", "impersonate")
+        if verb == "create":
+            assert resource == "events"
+
+
+def test_watch_namespaces_uses_roles(helm: Path, henv: dict[str, str]) -> None:
+    objs = template(helm, henv, values={"watchNamespaces": "{team-a,team-b}"})
+    cluster_role = one(objs, "ClusterRole")
+    assert rules(cluster_role) == expand(CLUSTER_SCOPED_RULES | NAMESPACE_RULES)
+    assert not {r for _, r, _ in rules(cluster_role)} & {"secrets", "datasources", "events"}
+    for ns in ("team-a", "team-b"):
+        role = one(objs, "Role", RELEASE, namespace=ns)
+        assert rules(role) == expand(DATASOURCE_RULES)
+        binding = one(objs, "RoleBinding", RELEASE, namespace=ns)
+        assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": RELEASE}
+        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": RELEASE, "namespace": NAMESPACE}]
+    assert len([o for o in objs if o["kind"] == "Role"]) == 2
+    container = one(objs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    assert container["args"] == ["run", "--namespace", "team-a", "--namespace", "team-b"]
+
+
+def test_job_mode(helm: Path, henv: dict[str, str]) -> None:
+    objs = template(helm, henv, values={"runMode": "Job", "job.memoryLimit": "1Gi"})
+    assert rules(one(objs, "ClusterRole", RELEASE)) == expand(CLUSTER_SCOPED_RULES | DATASOURCE_RULES) | expand(
+        JOB_RULES
+    )
+    assert rules(one(objs, "ClusterRole", f"{RELEASE}-sync")) == expand(SYNC_RULES)
+    # Watching all namespaces, the chart cannot know where Jobs will run: no ServiceAccount or binding for them.
+    assert [o["metadata"]["name"] for o in objs if o["kind"] == "ServiceAccount"] == [RELEASE]
+    assert not [o for o in objs if o["kind"] == "RoleBinding"]
+    env = env_of(one(objs, "Deployment"))
+    assert list(env)[: len(CHART_ENV)] == CHART_ENV
+    assert {k: v for k, v in env.items() if k not in CHART_ENV} == {
+        "COCO_RUN_MODE": "Job",
+        "COCO_JOB_IMAGE": "ghcr.io/coco-operator/coco-operator:0.1.0",
+        "COCO_JOB_SERVICE_ACCOUNT": "coco-operator-sync",
+        "COCO_JOB_MEILI_KEY_SECRET": "meilisearch-key/key",
+        "COCO_JOB_TTL_SECONDS": "3600",
+        "COCO_JOB_CPU_REQUEST": "100m",
+        "COCO_JOB_MEMORY_LIMIT": "1Gi",
+    }
+    from coco_operator.settings import Settings
+
+    known = {f"COCO_{name.upper()}" for name in Settings.model_fields}
+    assert set(env) <= known, set(env) - known
+
+    objs = template(helm, henv, values={"runMode": "Job", "watchNamespaces": "{team-a}"})
+    role = one(objs, "Role", RELEASE, namespace="team-a")
+    assert rules(role) == expand(DATASOURCE_RULES) | expand(JOB_RULES)
+    assert one(objs, "ServiceAccount", "coco-operator-sync", namespace="team-a")
+    binding = one(objs, "RoleBinding", f"{RELEASE}-sync", namespace="team-a")
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "ClusterRole",
+        "name": f"{RELEASE}-sync",
+    }
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "coco-operator-sync", "namespace": "team-a"}]
+    # In-process mode has none of it.
+    default = template(helm, henv)
+    assert not {(g, r) for g, r, _ in rules(one(default, "ClusterRole"))} & {("batch", "jobs")}
+    assert ("ClusterRole", f"{RELEASE}-sync") not in kinds(default)
+
+
+def test_toggles(helm: Path, henv: dict[str, str]) -> None:
+    no_crds = kinds(template(helm, henv, values={"installCRDs": "false"}))
+    assert not [k for k in no_crds if k[0] == "CustomResourceDefinition"]
+    assert ("Connector", "confluence") in no_crds
+    no_connector = kinds(template(helm, henv, values={"builtinConnector": "false"}))
+    assert ("Connector", "confluence") not in no_connector
+    assert ("CustomResourceDefinition", "connectors.coco.rs") in no_connector
+    no_metrics = template(helm, henv, values={"metrics.enabled": "false"})
+    assert not [o for o in no_metrics if o["kind"] == "Service"]
+    deployment = one(no_metrics, "Deployment")
+    assert env_of(deployment)["COCO_METRICS_PORT"] == "0"
+    assert [p["name"] for p in deployment["spec"]["template"]["spec"]["containers"][0]["ports"]] == ["health"]
+
+
+def test_connector_is_a_hook_only_while_its_kind_is_unknown(helm: Path, henv: dict[str, str]) -> None:
+    """A fresh cluster has no Connector kind when Helm maps the manifest: the Connector waits for a post-install
+    hook, carrying the release's ownership metadata so that the next upgrade adopts it."""
+    fresh = one(template(helm, henv), "Connector")["metadata"]["annotations"]
+    assert fresh == {
+        "helm.sh/hook": "post-install",
+        "helm.sh/resource-policy": "keep",
+        "meta.helm.sh/release-name": RELEASE,
+        "meta.helm.sh/release-namespace": NAMESPACE,
+    }
+    known = template(helm, henv, "--api-versions", "coco.rs/v1alpha1/Connector")
+    assert one(known, "Connector")["metadata"]["annotations"] == {"helm.sh/resource-policy": "keep"}
+    example = yaml.safe_load((REPO / "manifests" / "examples" / "connector-confluence.yaml").read_text())
+    assert one(known, "Connector")["spec"] == example["spec"]
+
+
+def test_values_reach_the_pod(helm: Path, henv: dict[str, str]) -> None:
+    objs = template(
+        helm,
+        henv,
+        "--set-string",
+        "extraEnv[0].value=8",
+        values={
+            "image.tag": "v9",
+            "meilisearch.url": "https://meili.search.svc:7700",
+            "meilisearch.index": "docs",
+            "meilisearch.apiKeySecret.name": "meili",
+            "meilisearch.apiKeySecret.key": "admin",
+            "dispatcher.maxRunningTimeoutInSeconds": "60",
+            "dispatcher.retryDelayInMs": "500",
+            "dispatcher.maxConcurrentRuns": "2",
+            "logFormat": "text",
+            "nodeSelector.kubernetes\\.io/os": "linux",
+            "tolerations[0].key": "dedicated",
+            "tolerations[0].operator": "Exists",
+            "affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0]"
+            ".matchExpressions[0].key": "pool",
+            "affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0]"
+            ".matchExpressions[0].operator": "Exists",
+            "podAnnotations.team": "search",
+            "podLabels.cost-center": "42a",
+            "imagePullSecrets[0].name": "regcred",
+            "extraEnv[0].name": "COCO_CONFLUENCE_CONCURRENCY",
+            "priorityClassName": "platform",
+            "serviceAccount.annotations.iam\\.example\\.com/role": "coco",
+        },
+    )
+    deployment = one(objs, "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["containers"][0]["image"] == "ghcr.io/coco-operator/coco-operator:v9"
+    env = env_of(deployment)
+    assert env["COCO_MEILI_URL"] == "https://meili.search.svc:7700"
+    assert env["COCO_MEILI_INDEX"] == "docs"
+    assert env["COCO_MEILI_API_KEY"] == {"secretKeyRef": {"name": "meili", "key": "admin"}}
+    assert (env["COCO_MAX_RUNNING_TIMEOUT_IN_SECONDS"], env["COCO_RETRY_DELAY_IN_MS"]) == ("60", "500")
+    assert (env["COCO_MAX_CONCURRENT_RUNS"], env["COCO_LOG_FORMAT"]) == ("2", "text")
+    assert env["COCO_CONFLUENCE_CONCURRENCY"] == "8"
+    assert pod["nodeSelector"] == {"kubernetes.io/os": "linux"}
+    assert pod["tolerations"] == [{"key": "dedicated", "operator": "Exists"}]
+    term = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    assert term == [{"matchExpressions": [{"key": "pool", "operator": "Exists"}]}]
+    assert deployment["spec"]["template"]["metadata"]["annotations"] == {"team": "search"}
+    assert deployment["spec"]["template"]["metadata"]["labels"]["cost-center"] == "42a"
+    assert pod["imagePullSecrets"] == [{"name": "regcred"}]
+    assert pod["priorityClassName"] == "platform"
+    assert one(objs, "ServiceAccount")["metadata"]["annotations"] == {"iam.example.com/role": "coco"}
+
+
+def test_numbers_from_a_values_file_stay_integers(helm: Path, henv: dict[str, str], tmp_path: Path) -> None:
+    """Values files give floats; 1000000 must not become "1e+06", which the operator's settings refuse."""
+    values = tmp_path / "values.yaml"
+    values.write_text(
+        "dispatcher: {retryDelayInMs: 1000000, maxRunningTimeoutInSeconds: 86400000}\n"
+        "runMode: Job\njob: {ttlSecondsAfterFinished: 2592000}\n"
+    )
+    env = env_of(one(template(helm, henv, "-f", str(values)), "Deployment"))
+    assert env["COCO_RETRY_DELAY_IN_MS"] == "1000000"
+    assert env["COCO_MAX_RUNNING_TIMEOUT_IN_SECONDS"] == "86400000"
+    assert env["COCO_JOB_TTL_SECONDS"] == "2592000"
+
+
+def test_service_monitor(helm: Path, henv: dict[str, str]) -> None:
+    assert not [o for o in template(helm, henv) if o["kind"] == "ServiceMonitor"]
+    objs = template(
+        helm, henv, values={"metrics.serviceMonitor.enabled": "true", "metrics.serviceMonitor.labels.release": "kps"}
+    )
+    monitor = one(objs, "ServiceMonitor")
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    assert monitor["metadata"]["labels"]["release"] == "kps"
+    assert monitor["spec"]["endpoints"] == [{"port": "metrics", "path": "/metrics", "interval": "30s"}]
+    assert monitor["spec"]["selector"]["matchLabels"] == one(objs, "Service")["spec"]["selector"]
+    err = template_error(helm, henv, {"metrics.enabled": "false", "metrics.serviceMonitor.enabled": "true"})
+    assert "metrics.serviceMonitor.enabled=true needs metrics.enabled=true" in err
+
+
+# --- values.schema.json ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("values", "expect"),
+    [
+        ({"logFormat": "xml"}, "at '/logFormat': value must be one of 'json', 'text'"),
+        ({"dispatcher.maxConcurrentRuns": "0"}, "at '/dispatcher/maxConcurrentRuns': minimum: got 0, want 1"),
+        ({"dispatcher.retryDelayInMs": "5"}, "at '/dispatcher/retryDelayInMs': minimum: got 5, want 100"),
+        ({"dispatcher.maxRunningTimeoutInSeconds": "abc"}, "at '/dispatcher/maxRunningTimeoutInSeconds': got string"),
+        ({"meilisearch.url": "notaurl"}, "at '/meilisearch/url': 'notaurl' does not match pattern"),
+        ({"meilisearch.url": "null"}, "at '/meilisearch': missing property 'url'"),
+        ({"meilisearch.apiKeySecret.name": ""}, "at '/meilisearch/apiKeySecret/name'"),
+        ({"watchNamespaces": "{Team_A}"}, "at '/watchNamespaces/0'"),
+        ({"watchNamespace": "{a}"}, "additional properties 'watchNamespace' not allowed"),
+        ({"metrics.port": "0"}, "at '/metrics/port': minimum: got 0, want 1"),
+        ({"installCRDs": "yes"}, "at '/installCRDs': got string, want boolean"),
+        ({"image.pullPolicy": "Sometimes"}, "at '/image/pullPolicy': value must be one of"),
+        ({"runMode": "Pod"}, "at '/runMode': value must be one of 'InProcess', 'Job'"),
+        ({"job.meiliKeySecret": "no-key"}, "at '/job/meiliKeySecret'"),
+    ],
+)
+def test_schema_rejects_bad_values(helm: Path, henv: dict[str, str], values: dict[str, str], expect: str) -> None:
+    err = template_error(helm, henv, values)
+    assert "values don't meet the specifications of the schema" in err
+    assert expect in err, err
+
+
+def test_chart_set_env_cannot_be_repeated_in_extra_env(helm: Path, henv: dict[str, str]) -> None:
+    err = template_error(helm, henv, {"extraEnv[0].name": "COCO_MEILI_URL", "extraEnv[0].value": "x"})
+    assert "extraEnv: COCO_MEILI_URL is set by the chart already" in err
+
+
+# --- manifests/default == the chart's defaults -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def kustomized() -> list[Obj]:
+    kubectl = shutil.which("kubectl")
+    if not kubectl:
+        if IN_CI:
+            pytest.fail("kubectl (with kustomize) is required in CI", pytrace=False)
+        pytest.skip("kubectl not installed")
+    proc = subprocess.run(
+        [kubectl, "kustomize", str(KUSTOMIZE_DIR)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 0, f"kubectl kustomize {KUSTOMIZE_DIR} failed: {proc.stderr}"
+    return [d for d in yaml.safe_load_all(proc.stdout) if d]
+
+
+def test_kustomize_uses_the_generated_crds(kustomized: list[Obj]) -> None:
+    """manifests/default takes the CRDs from crds/ (a kustomize base), so there is exactly one copy of them."""
+    from coco_operator.api.crd import all_crds
+
+    kustomization = yaml.safe_load((KUSTOMIZE_DIR.parent.parent / "crds" / "Kustomization").read_text())
+    assert sorted(kustomization["resources"]) == sorted(
+        p.name for p in (KUSTOMIZE_DIR.parent.parent / "crds").glob("*.yaml")
+    )
+    assert "../../crds" in yaml.safe_load((KUSTOMIZE_DIR / "kustomization.yaml").read_text())["resources"]
+    rendered = {o["metadata"]["name"]: o for o in kustomized if o["kind"] == "CustomResourceDefinition"}
+    for crd in all_crds():
+        assert rendered[crd["metadata"]["name"]]["spec"] == crd["spec"]
+
+
+def test_kustomize_matches_chart_defaults(helm: Path, henv: dict[str, str], kustomized: list[Obj]) -> None:
+    chart = template(helm, henv)
+    # Helm creates the namespace (--create-namespace); kustomize has to carry it.
+    assert one(kustomized, "Namespace")["metadata"]["name"] == NAMESPACE
+    assert kinds(kustomized) - {("Namespace", NAMESPACE)} == kinds(chart)
+    for o in kustomized:
+        if o["kind"] in ("ServiceAccount", "Deployment", "Service"):
+            assert o["metadata"]["namespace"] == NAMESPACE
+
+    assert rules(one(kustomized, "ClusterRole")) == rules(one(chart, "ClusterRole"))
+    for kind in ("ClusterRoleBinding",):
+        assert one(kustomized, kind)["subjects"] == one(chart, kind)["subjects"]
+        assert one(kustomized, kind)["roleRef"] == one(chart, kind)["roleRef"]
+
+    k_deploy, c_deploy = one(kustomized, "Deployment"), one(chart, "Deployment")
+    k_container = k_deploy["spec"]["template"]["spec"]["containers"][0]
+    c_container = c_deploy["spec"]["template"]["spec"]["containers"][0]
+    assert [e["name"] for e in k_container["env"]] == [e["name"] for e in c_container["env"]] == CHART_ENV
+    # Not only the names: the whole pod spec, selector and strategy are the chart's.
+    assert k_deploy["spec"]["template"]["spec"] == c_deploy["spec"]["template"]["spec"]
+    for key in ("replicas", "strategy", "selector"):
+        assert k_deploy["spec"][key] == c_deploy["spec"][key], key
+    assert one(kustomized, "Service")["spec"] == one(chart, "Service")["spec"]
+    assert one(kustomized, "Connector")["spec"] == one(chart, "Connector")["spec"]
+    for crd in ("connectors.coco.rs", "datasources.coco.rs"):
+        assert (
+            one(kustomized, "CustomResourceDefinition", crd)["spec"]
+            == (one(chart, "CustomResourceDefinition", crd)["spec"])
+        )

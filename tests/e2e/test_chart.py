@@ -582,3 +582,45 @@ def test_helm_lifecycle_on_a_fresh_cluster(fresh: Kube, tmp_path: Path) -> None:
     helm("install", name, str(CHART), "-n", ns)
     assert {("CustomResourceDefinition", crd) for crd in CRDS} <= helm.manifest_kinds(name, ns)
     helm("uninstall", name, "-n", ns)
+
+
+def test_helm_upgrade_applies_a_crd_change(fresh: Kube, tmp_path: Path) -> None:
+    """The chart templates the CRDs, so an upgrade carries a changed CRD to the cluster (native crds/ would not)."""
+    import shutil
+
+    helm = Helm(helm_or_skip(), fresh, helm_env(tmp_path))
+    # The release name of the lifecycle test above: the CRDs and Connector it kept name it, so they are adopted.
+    name, ns = "coco", "coco-helm"
+    helm("install", name, str(CHART), "-n", ns, "--create-namespace")
+    changed = tmp_path / "chart"
+    shutil.copytree(CHART, changed, symlinks=False)
+    crd_file = changed / "crds" / "datasources.coco.rs.yaml"
+    crd = yaml.safe_load(crd_file.read_text())
+    crd["spec"]["versions"][0]["additionalPrinterColumns"].append(
+        {"name": "Index", "type": "string", "jsonPath": ".status.index"}
+    )
+    text = yaml.safe_dump(crd, sort_keys=False)
+    crd_file.write_text(text)
+    (changed / "files" / "crds").unlink() if (changed / "files" / "crds").is_symlink() else None
+    files_crd = changed / "files" / "crds" / "datasources.coco.rs.yaml"
+    if files_crd.exists():
+        files_crd.write_text(text)
+    helm("upgrade", name, str(changed), "-n", ns)
+    live = get(fresh, "crd", "datasources.coco.rs")
+    assert live and "Index" in [c["name"] for c in live["spec"]["versions"][0]["additionalPrinterColumns"]]
+    helm("upgrade", name, str(CHART), "-n", ns)
+    live = get(fresh, "crd", "datasources.coco.rs")
+    assert live and "Index" not in [c["name"] for c in live["spec"]["versions"][0]["additionalPrinterColumns"]]
+    helm("uninstall", name, "-n", ns)
+
+
+def test_rendered_manifests_pass_server_side_dry_run(fresh: Kube, tmp_path: Path) -> None:
+    """helm template and the kustomize build, validated by the API server itself (schemas, CEL, RBAC objects)."""
+    fresh.kubectl("apply", "-k", str(KUSTOMIZE_DIR.parent.parent / "crds"))
+    fresh.kubectl("wait", "--for=condition=Established", *(f"crd/{crd}" for crd in CRDS), "--timeout=60s")
+    fresh.kubectl("create", "namespace", "coco-system", check=False)
+    helm = Helm(helm_or_skip(), fresh, helm_env(tmp_path))
+    rendered = helm("template", "dry", str(CHART), "-n", "coco-system").stdout
+    fresh.kubectl("apply", "--server-side", "--force-conflicts", "--dry-run=server", "-f", "-", input=rendered)
+    built = fresh.kubectl("kustomize", str(KUSTOMIZE_DIR)).stdout
+    fresh.kubectl("apply", "--server-side", "--force-conflicts", "--dry-run=server", "-f", "-", input=built)

@@ -296,6 +296,63 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return rep
 
 
+# --- components of a module's own (own settings, faults injected without touching other tests) ---------------
+
+
+@contextlib.contextmanager
+def own_meili(key: str, index: str) -> Iterator[Meili]:
+    """A Meilisearch emulator of the module's own (faults like a stopped server stay inside the module)."""
+    emu = MeiliEmulator(master_key=key)
+    emu.start()
+    try:
+        yield Meili(emu.url, key, emu, index)
+    finally:
+        emu.stop()
+
+
+@contextlib.contextmanager
+def own_wiki(spaces: dict[str, int] | None = None) -> Iterator[ConfluenceEmulator]:
+    """A Cloud Confluence emulator with the suite's account, and `spaces` (key -> number of pages) seeded."""
+    state = ConfluenceState()
+    state.add_cloud_token(CLOUD_EMAIL, CLOUD_TOKEN)
+    for key, pages in (spaces or {}).items():
+        state.add_space(key, f"Space {key}")
+        for i in range(pages):
+            state.add_page(key, f"{key} page {i}", f"<p>{key} body {i}</p>")
+    with ConfluenceEmulator(state, edition="cloud") as emu:
+        yield emu
+
+
+@contextlib.contextmanager
+def own_operator(
+    kube: Kube, meili: Meili, tmp_path_factory: pytest.TempPathFactory, namespaces: str, **env: str
+) -> Iterator[Operator]:
+    """An operator serving only `namespaces` (a glob), with extra COCO_* settings."""
+    op = Operator(
+        kube,
+        meili,
+        tmp_path_factory.mktemp("operator") / "operator.log",
+        extra_env={"COCO_NAMESPACES": namespaces, **env},
+    )
+    try:
+        yield op
+    finally:
+        op.stop()
+
+
+@contextlib.contextmanager
+def fresh_cluster(kube: Kube, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kube]:
+    """A second, empty API server (same binaries), for installs that must start from nothing."""
+    if kube.controlplane is None:
+        pytest.skip("a fresh cluster needs the harness' control plane (COCO_E2E_KUBECONFIG points at another)")
+    cp = ControlPlane(workdir=tmp_path_factory.mktemp("fresh-controlplane"), bin_dir=kube.controlplane.bin_dir)
+    cp.start()
+    try:
+        yield Kube(cp.kubeconfig, cp)
+    finally:
+        cp.stop()
+
+
 # --- object builders ---------------------------------------------------------------------------------------
 
 

@@ -34,12 +34,12 @@ from tests.e2e.conftest import (
     Meili,
     Operator,
     datasource,
+    fresh_cluster,
     secret,
     wait_for,
     wait_ready,
 )
 from tests.emulators.confluence import ConfluenceEmulator
-from tests.harness.controlplane import ControlPlane
 from tests.unit.test_chart_render import (
     CHART,
     CHART_ENV,
@@ -482,14 +482,8 @@ def test_job_mode_rbac_is_sufficient(
 
 @pytest.fixture(scope="module")
 def fresh(kube: Kube, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kube]:
-    if kube.controlplane is None:
-        pytest.skip("a fresh cluster needs the harness' control plane (COCO_E2E_KUBECONFIG points at another)")
-    cp = ControlPlane(workdir=tmp_path_factory.mktemp("fresh-controlplane"), bin_dir=kube.controlplane.bin_dir)
-    cp.start()
-    try:
-        yield Kube(cp.kubeconfig, cp)
-    finally:
-        cp.stop()
+    with fresh_cluster(kube, tmp_path_factory) as cluster:
+        yield cluster
 
 
 def remove_crds(kube: Kube) -> None:

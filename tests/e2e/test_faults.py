@@ -17,14 +17,16 @@ from tests.e2e.conftest import (
     condition,
     datasource,
     make_namespace,
+    own_meili,
+    own_operator,
+    own_wiki,
     request_sync,
     secret,
     wait_for,
     wait_handled,
     wait_ready,
 )
-from tests.emulators.confluence import ConfluenceEmulator, ConfluenceState
-from tests.emulators.meilisearch import MeiliEmulator
+from tests.emulators.confluence import ConfluenceEmulator
 
 pytestmark = pytest.mark.e2e
 ROTATED_TOKEN = "rotated-token-7f3a9c"
@@ -33,35 +35,28 @@ WRONG_TOKEN = "wrong-token-b2e8d1"
 
 @pytest.fixture(scope="module")
 def fmeili() -> Iterator[Meili]:
-    emu = MeiliEmulator(master_key="fault-key")
-    emu.start()
-    yield Meili(emu.url, "fault-key", emu, "fault_docs")
-    emu.stop()
+    with own_meili("fault-key", "fault_docs") as meili:
+        yield meili
 
 
 @pytest.fixture(scope="module")
 def wiki() -> Iterator[ConfluenceEmulator]:
-    state = ConfluenceState()
-    state.add_cloud_token(CLOUD_EMAIL, CLOUD_TOKEN)
-    with ConfluenceEmulator(state, edition="cloud") as emu:
+    with own_wiki() as emu:
         yield emu
 
 
 @pytest.fixture(scope="module")
 def fop(kube: Kube, fmeili: Meili, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
-    op = Operator(
+    with own_operator(
         kube,
         fmeili,
-        tmp_path_factory.mktemp("fault-operator") / "operator.log",
-        extra_env={
-            "COCO_NAMESPACES": "f-*",
-            "COCO_RETRY_DELAY_IN_MS": "500",
-            "COCO_RETRY_MAX_DELAY_SECONDS": "3",
-            "COCO_CONFLUENCE_MAX_RETRY_SECONDS": "15",
-        },
-    )
-    yield op
-    op.stop()
+        tmp_path_factory,
+        "f-*",
+        COCO_RETRY_DELAY_IN_MS="500",
+        COCO_RETRY_MAX_DELAY_SECONDS="3",
+        COCO_CONFLUENCE_MAX_RETRY_SECONDS="15",
+    ) as op:
+        yield op
 
 
 @pytest.fixture
@@ -224,13 +219,9 @@ def test_no_token_leaks_anywhere(kube: Kube, wiki: ConfluenceEmulator, fmeili: M
 def test_plain_http_refused_unless_allowed(
     kube: Kube, wiki: ConfluenceEmulator, fmeili: Meili, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    strict = Operator(
-        kube,
-        fmeili,
-        tmp_path_factory.mktemp("strict-operator") / "operator.log",
-        extra_env={"COCO_NAMESPACES": "s-*", "COCO_ALLOW_HTTP": "false", "COCO_ALLOWED_HOSTS": "*.atlassian.net"},
-    )
-    try:
+    with own_operator(
+        kube, fmeili, tmp_path_factory, "s-*", COCO_ALLOW_HTTP="false", COCO_ALLOWED_HOSTS="*.atlassian.net"
+    ):
         sns = make_namespace(kube, "s", "http")
         _space(wiki, "HTTP", 1)
         kube.apply(secret(sns, CLOUD_TOKEN), datasource(sns, "wiki", wiki.endpoint, "HTTP"))
@@ -242,8 +233,6 @@ def test_plain_http_refused_unless_allowed(
         obj = wait_ready(kube, sns, "ssrf", status="False", reason="EndpointNotAllowed")
         assert "not in the operator's allowed Confluence hosts" in condition(obj, "Ready")["message"]  # type: ignore[index]
         assert not [r for r in wiki.state.requests if "/space/HTTP" in r.path]
-    finally:
-        strict.stop()
 
 
 def test_confluence_faults_are_waited_out_or_reported_without_deleting(

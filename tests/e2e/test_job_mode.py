@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import (
-    CLOUD_EMAIL,
     CLOUD_TOKEN,
     Kube,
     Meili,
@@ -21,13 +20,15 @@ from tests.e2e.conftest import (
     condition,
     datasource,
     make_namespace,
+    own_meili,
+    own_operator,
+    own_wiki,
     request_sync,
     secret,
     wait_for,
     wait_ready,
 )
-from tests.emulators.confluence import ConfluenceEmulator, ConfluenceState
-from tests.emulators.meilisearch import MeiliEmulator
+from tests.emulators.confluence import ConfluenceEmulator
 
 pytestmark = pytest.mark.e2e
 MEILI_KEY = "job-meili-key"
@@ -35,39 +36,29 @@ MEILI_KEY = "job-meili-key"
 
 @pytest.fixture(scope="module")
 def job_meili() -> Iterator[Meili]:
-    emu = MeiliEmulator(master_key=MEILI_KEY)
-    emu.start()
-    yield Meili(emu.url, MEILI_KEY, emu, "job_docs")
-    emu.stop()
+    with own_meili(MEILI_KEY, "job_docs") as meili:
+        yield meili
 
 
 @pytest.fixture(scope="module")
 def wiki() -> Iterator[ConfluenceEmulator]:
-    state = ConfluenceState()
-    state.add_cloud_token(CLOUD_EMAIL, CLOUD_TOKEN)
-    state.add_space("JOBS", "Jobs space")
-    for i in range(6):
-        state.add_page("JOBS", f"Job page {i}", f"<p>job body {i} about ibis</p>")
-    with ConfluenceEmulator(state, edition="cloud") as emu:
+    with own_wiki({"JOBS": 6}) as emu:
         yield emu
 
 
 @pytest.fixture(scope="module")
 def job_operator(kube: Kube, job_meili: Meili, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
-    op = Operator(
+    with own_operator(
         kube,
         job_meili,
-        tmp_path_factory.mktemp("job-operator") / "operator.log",
-        extra_env={
-            "COCO_NAMESPACES": "j-*",
-            "COCO_RUN_MODE": "Job",
-            "COCO_JOB_IMAGE": "registry.example/coco-operator:test",
-            "COCO_JOB_MEILI_KEY_SECRET": "meili-key/key",
-            "COCO_JOB_POLL_SECONDS": "0.5",
-        },
-    )
-    yield op
-    op.stop()
+        tmp_path_factory,
+        "j-*",
+        COCO_RUN_MODE="Job",
+        COCO_JOB_IMAGE="registry.example/coco-operator:test",
+        COCO_JOB_MEILI_KEY_SECRET="meili-key/key",
+        COCO_JOB_POLL_SECONDS="0.5",
+    ) as op:
+        yield op
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Kube
-from tests.harness.controlplane import ControlPlane, build_binaries
+from tests.e2e.conftest import Kube, fresh_cluster
+from tests.harness.controlplane import build_binaries
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,14 +27,8 @@ def _install_blocks() -> list[list[str]]:
 
 @pytest.fixture
 def fresh(kube: Kube, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kube]:
-    if kube.controlplane is None:
-        pytest.skip("a fresh cluster needs the harness' control plane (COCO_E2E_KUBECONFIG points at another)")
-    cp = ControlPlane(workdir=tmp_path_factory.mktemp("readme-controlplane"), bin_dir=kube.controlplane.bin_dir)
-    cp.start()
-    try:
-        yield Kube(cp.kubeconfig, cp)
-    finally:
-        cp.stop()
+    with fresh_cluster(kube, tmp_path_factory) as cluster:
+        yield cluster
 
 
 def _run(fresh: Kube, line: str) -> subprocess.CompletedProcess[str]:

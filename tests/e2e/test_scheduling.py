@@ -14,7 +14,6 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import (
-    CLOUD_EMAIL,
     CLOUD_TOKEN,
     Kube,
     Meili,
@@ -22,56 +21,47 @@ from tests.e2e.conftest import (
     condition,
     datasource,
     make_namespace,
+    own_meili,
+    own_operator,
+    own_wiki,
     request_sync,
     secret,
     wait_for,
     wait_handled,
     wait_ready,
 )
-from tests.emulators.confluence import ConfluenceEmulator, ConfluenceState
-from tests.emulators.meilisearch import MeiliEmulator
+from tests.emulators.confluence import ConfluenceEmulator
 
 pytestmark = pytest.mark.e2e
 CONCURRENCY = 3
 
 
 @pytest.fixture(scope="module")
-def own_meili() -> Iterator[Meili]:
-    emu = MeiliEmulator(master_key="own-key")
-    emu.start()
-    yield Meili(emu.url, "own-key", emu, "own_docs")
-    emu.stop()
+def meili_d() -> Iterator[Meili]:
+    with own_meili("own-key", "own_docs") as meili:
+        yield meili
 
 
 @pytest.fixture(scope="module")
 def wiki() -> Iterator[ConfluenceEmulator]:
-    state = ConfluenceState()
-    state.add_cloud_token(CLOUD_EMAIL, CLOUD_TOKEN)
-    for key in ("SCHED", "CONC", "SLOW", "DOWN", "CONN", "RSTR", "LOGS"):
-        state.add_space(key, f"Space {key}")
-        for i in range(4):
-            state.add_page(key, f"{key} page {i}", f"<p>{key} body {i}</p>")
-    with ConfluenceEmulator(state, edition="cloud") as emu:
+    with own_wiki(dict.fromkeys(("SCHED", "CONC", "SLOW", "DOWN", "CONN", "RSTR", "LOGS"), 4)) as emu:
         yield emu
 
 
 @pytest.fixture(scope="module")
-def own(kube: Kube, own_meili: Meili, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
-    op = Operator(
+def own(kube: Kube, meili_d: Meili, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
+    with own_operator(
         kube,
-        own_meili,
-        tmp_path_factory.mktemp("own-operator") / "operator.log",
-        extra_env={
-            "COCO_NAMESPACES": "d-*",
-            "COCO_MAX_CONCURRENT_RUNS": str(CONCURRENCY),
-            "COCO_RETRY_DELAY_IN_MS": "1000",
-            "COCO_RETRY_MAX_DELAY_SECONDS": "8",
-            "COCO_JITTER_RATIO": "0",
-            "COCO_LOG_FORMAT": "json",
-        },
-    )
-    yield op
-    op.stop()
+        meili_d,
+        tmp_path_factory,
+        "d-*",
+        COCO_MAX_CONCURRENT_RUNS=str(CONCURRENCY),
+        COCO_RETRY_DELAY_IN_MS="1000",
+        COCO_RETRY_MAX_DELAY_SECONDS="8",
+        COCO_JITTER_RATIO="0",
+        COCO_LOG_FORMAT="json",
+    ) as op:
+        yield op
 
 
 @pytest.fixture
@@ -168,10 +158,10 @@ def test_timeout_cancels_the_run_and_keeps_the_watermark(
 
 
 def test_backoff_after_failures_then_recovery(
-    kube: Kube, wiki: ConfluenceEmulator, own_meili: Meili, own: Operator, dns: str
+    kube: Kube, wiki: ConfluenceEmulator, meili_d: Meili, own: Operator, dns: str
 ) -> None:
-    assert own_meili.emulator is not None
-    own_meili.emulator.stop()
+    assert meili_d.emulator is not None
+    meili_d.emulator.stop()
     try:
         kube.apply(secret(dns, CLOUD_TOKEN), datasource(dns, "wiki", wiki.endpoint, "DOWN"))
         obj = wait_for(
@@ -191,7 +181,7 @@ def test_backoff_after_failures_then_recovery(
         # 1s, then 2s, then 4s...: exponential, not a tight loop and not the 1h interval.
         assert gaps[1] > gaps[0] >= 0.9, gaps
     finally:
-        own_meili.emulator.restart()
+        meili_d.emulator.restart()
     obj = wait_ready(kube, dns, "wiki", timeout=30)
     assert obj["status"]["consecutiveFailures"] == 0 and obj["status"]["documents"] == 4
 

@@ -4,12 +4,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from coco_operator.api.datasource import DatasourceSpec
 from coco_operator.dispatcher.schedule import (
+    connector_pause,
     format_duration,
     jitter_fraction,
     next_run_at,
     parse_duration,
     retry_delay,
+    spec_pause,
 )
 
 T0 = datetime(2026, 11, 27, 7, 0, tzinfo=UTC)
@@ -71,3 +74,25 @@ def test_jitter_fraction_range() -> None:
     values = [jitter_fraction(str(i), "x") for i in range(200)]
     assert all(0 <= v < 1 for v in values)
     assert 0.3 < sum(values) / len(values) < 0.7
+
+
+def _spec(**overrides: object) -> DatasourceSpec:
+    body: dict[str, object] = {
+        "name": "w",
+        "connector": {
+            "id": "confluence",
+            "config": {"endpoint": "https://x.example", "tokenSecretRef": {"name": "t"}, "space": "D"},
+        },
+    }
+    body.update(overrides)
+    return DatasourceSpec.model_validate(body)
+
+
+def test_pauses() -> None:
+    assert spec_pause(_spec()) is None
+    assert spec_pause(_spec(enabled=False))[0] == "Disabled"  # type: ignore[index]
+    assert spec_pause(_spec(sync={"enabled": False}))[0] == "Suspended"  # type: ignore[index]
+    off = {"spec": {"processor": {"name": "confluence", "enabled": False}}}
+    on = {"spec": {"processor": {"name": "confluence", "enabled": True}}}
+    assert connector_pause(_spec(), off)[0] == "ConnectorDisabled"  # type: ignore[index]
+    assert connector_pause(_spec(), on) is None and connector_pause(_spec(), None) is None

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 GROUP = "coco.rs"
 VERSION = "v1alpha1"
 CATEGORY = "coco"
+
+
+def cel(rule: str, message: str, reason: str | None = None, field_path: str | None = None) -> dict[str, Any]:
+    """One x-kubernetes-validations rule: CEL checked by the API server at admission."""
+    out: dict[str, Any] = {"rule": rule, "message": message}
+    if reason:
+        out["reason"] = reason
+    if field_path:
+        out["fieldPath"] = field_path
+    return out
 
 
 class ApiModel(BaseModel):

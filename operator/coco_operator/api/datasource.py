@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator
 
-from coco_operator.api.common import ApiModel, Condition, SecretKeyRef
+from coco_operator.api.common import ApiModel, Condition, SecretKeyRef, cel
 from coco_operator.api.enrichment import Embedders, Enrichment
 
 # Go's time.ParseDuration syntax (what CEL's duration() accepts), e.g. 30s, 5m, 1h30m, 1.5h.
@@ -54,15 +54,6 @@ def cql_filter_problem(cql: str) -> str | None:
     return None
 
 
-def _cel(rule: str, message: str, reason: str | None = None, field_path: str | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {"rule": rule, "message": message}
-    if reason:
-        out["reason"] = reason
-    if field_path:
-        out["fieldPath"] = field_path
-    return out
-
-
 class ConfluenceConfig(ApiModel):
     """Settings of the builtin `confluence` connector (Coco's field names)."""
 
@@ -70,8 +61,8 @@ class ConfluenceConfig(ApiModel):
         **ApiModel.model_config,
         json_schema_extra={
             "x-kubernetes-validations": [
-                _cel("!has(self.token)", TOKEN_REFUSED, "FieldValueForbidden", ".token"),
-                _cel(
+                cel("!has(self.token)", TOKEN_REFUSED, "FieldValueForbidden", ".token"),
+                cel(
                     "!self.endpoint.contains('.atlassian.net') || has(self.username)",
                     "Confluence Cloud (*.atlassian.net) needs username: the email of the account that owns "
                     "the API token",
@@ -123,7 +114,7 @@ class ConfluenceConfig(ApiModel):
         max_length=2000,
         json_schema_extra={
             "x-kubernetes-validations": [
-                _cel(
+                cel(
                     "!self.lowerAscii().contains('order by')",
                     "connector.config.cql must not contain ORDER BY; the operator orders results itself",
                 )
@@ -168,7 +159,7 @@ class SyncSpec(ApiModel):
         max_length=64,
         json_schema_extra={
             "x-kubernetes-validations": [
-                _cel(
+                cel(
                     f"!self.matches('{GO_DURATION_PATTERN}') || duration(self) >= duration('{MIN_INTERVAL}')",
                     f"sync.interval must be at least {MIN_INTERVAL}",
                 )

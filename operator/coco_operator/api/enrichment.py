@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from coco_operator.api.common import ApiModel, SecretKeyRef
+from coco_operator.api.common import ApiModel, SecretKeyRef, cel
 
 PROCESSOR_TYPES = ("exclude", "set", "chunk", "webhook")
 MAX_PROCESSORS = 20
@@ -55,26 +55,17 @@ RESERVED_MESSAGE = (
 FIELD_NAME_MESSAGE = "set field names must be top-level field names: letters, digits and _, not starting with a digit"
 
 
-def _cel(rule: str, message: str, reason: str | None = None, field_path: str | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {"rule": rule, "message": message}
-    if reason:
-        out["reason"] = reason
-    if field_path:
-        out["fieldPath"] = field_path
-    return out
-
-
 def _cel_list(values: tuple[str, ...]) -> str:
     return "[" + ", ".join(f"'{v}'" for v in values) + "]"
 
 
 def _field_name_rules(what: str) -> list[Any]:
     return [
-        _cel(
+        cel(
             f"self.all(k, !(k in {_cel_list(RESERVED_FIELDS)}))",
             RESERVED_MESSAGE.format(fields=", ".join(RESERVED_FIELDS)),
         ),
-        _cel(f"self.all(k, k.matches('{FIELD_NAME_PATTERN}'))", f"{what}: {FIELD_NAME_MESSAGE}"),
+        cel(f"self.all(k, k.matches('{FIELD_NAME_PATTERN}'))", f"{what}: {FIELD_NAME_MESSAGE}"),
     ]
 
 
@@ -109,7 +100,7 @@ class ExcludeSpec(ApiModel):
         **ApiModel.model_config,
         json_schema_extra={
             "x-kubernetes-validations": [
-                _cel(
+                cel(
                     "(has(self.labels) && size(self.labels) > 0) || (has(self.titlePatterns) && "
                     "size(self.titlePatterns) > 0) || (has(self.ancestors) && size(self.ancestors) > 0) || "
                     "(has(self.types) && size(self.types) > 0) || has(self.maxSize)",
@@ -177,7 +168,7 @@ class SetSpec(ApiModel):
         **ApiModel.model_config,
         json_schema_extra={
             "x-kubernetes-validations": [
-                _cel(
+                cel(
                     "(has(self.fields) && size(self.fields) > 0) || (has(self.tags) && size(self.tags) > 0) || "
                     "(has(self.fromLabels) && size(self.fromLabels) > 0)",
                     "set needs at least one of fields, tags or fromLabels, e.g. set: {fields: {team: platform}}",
@@ -242,7 +233,7 @@ class ChunkSpec(ApiModel):
         **ApiModel.model_config,
         json_schema_extra={
             "x-kubernetes-validations": [
-                _cel(
+                cel(
                     "self.overlap < self.size",
                     "chunk.overlap must be smaller than chunk.size, e.g. {size: 2000, overlap: 200}",
                     "FieldValueInvalid",
@@ -304,7 +295,7 @@ def _type_rules() -> list[Any]:
     rules: list[Any] = []
     for t in PROCESSOR_TYPES:
         rules.append(
-            _cel(
+            cel(
                 f"self.type != '{t}' || has(self.{t})",
                 f"a processor with type: {t} needs its options under `{t}:`, e.g. {examples[t]}",
                 "FieldValueRequired",
@@ -312,7 +303,7 @@ def _type_rules() -> list[Any]:
             )
         )
         rules.append(
-            _cel(
+            cel(
                 f"self.type == '{t}' || !has(self.{t})",
                 f"`{t}:` options belong to a processor with type: {t}; give them their own list entry "
                 f"(one processor per type)",
@@ -371,7 +362,7 @@ def _preserve_unknown(schema: dict[str, Any]) -> None:
     schema.pop("additionalProperties", None)
     schema["x-kubernetes-preserve-unknown-fields"] = True
     schema["x-kubernetes-validations"] = [
-        _cel(
+        cel(
             "!has(self.apiKey)",
             "an inline embedder apiKey is not allowed: store it in a Secret and reference it with "
             "apiKeySecretRef: {name: openai, key: apiKey}",

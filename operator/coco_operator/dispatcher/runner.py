@@ -24,7 +24,7 @@ from coco_operator.api.datasource import DatasourceSpec
 from coco_operator.api.enrichment import embedder_key_refs, webhook_token_refs
 from coco_operator.dispatcher import jobs
 from coco_operator.dispatcher.outcome import finished_status
-from coco_operator.dispatcher.schedule import next_run_at, parse_duration
+from coco_operator.dispatcher.schedule import Pause, connector_pause, next_run_at, parse_duration, spec_pause
 from coco_operator.errors import ConfigurationError, ConnectorError, SyncError, SyncTimeoutError
 from coco_operator.settings import Settings
 from coco_operator.sync import SyncRequest, SyncResult, config_fingerprint, index_for, run_sync
@@ -193,49 +193,18 @@ class Worker:
         """Do what is due now; return how long to sleep (None: until woken)."""
         now = _now()
         gen = self.generation
+        connector: dict[str, Any] | None = None
         try:
             spec = DatasourceSpec.model_validate(self.body.get("spec") or {})
         except ValidationError as exc:
-            await self._write(
-                st.paused(self.status, generation=gen, now=now, reason="InvalidSpec", message=str(exc)[:1000])
-            )
-            return None
-        if not spec.enabled:
-            await self._write(
-                st.paused(
-                    self.status,
-                    generation=gen,
-                    now=now,
-                    reason="Disabled",
-                    message="spec.enabled is false: no syncs run; documents already indexed stay. "
-                    "Set spec.enabled: true to resume.",
-                )
-            )
-            return None
-        if not spec.sync.enabled:
-            await self._write(
-                st.paused(
-                    self.status,
-                    generation=gen,
-                    now=now,
-                    reason="Suspended",
-                    message="sync.enabled is false: scheduled syncs are suspended; documents already indexed "
-                    "stay. Set sync.enabled: true to resume.",
-                )
-            )
-            return None
-        connector = await self.d.kube.get_connector(spec.connector.id)
-        if connector is not None and not (connector.get("spec", {}).get("processor") or {}).get("enabled", True):
-            await self._write(
-                st.paused(
-                    self.status,
-                    generation=gen,
-                    now=now,
-                    reason="ConnectorDisabled",
-                    message=f"Connector {spec.connector.id} has processor.enabled: false; syncs resume when it "
-                    "is enabled again.",
-                )
-            )
+            pause: Pause | None = ("InvalidSpec", str(exc)[:1000])
+        else:
+            pause = spec_pause(spec)
+            if pause is None:
+                connector = await self.d.kube.get_connector(spec.connector.id)
+                pause = connector_pause(spec, connector)
+        if pause is not None:
+            await self._write(st.paused(self.status, generation=gen, now=now, reason=pause[0], message=pause[1]))
             return None
         due = self._due(spec)
         if due is not None and due > now:

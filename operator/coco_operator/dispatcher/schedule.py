@@ -8,6 +8,11 @@ from __future__ import annotations
 import hashlib
 import re
 from datetime import datetime, timedelta
+from typing import Any
+
+from coco_operator.api.datasource import DatasourceSpec
+
+Pause = tuple[str, str]  # reason, message: why a Datasource does not run at all
 
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 _PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)")
@@ -79,3 +84,29 @@ def next_run_at(
         return last_finished + delay
     spread = interval.total_seconds() * jitter_ratio * jitter_fraction(key, last_finished.isoformat())
     return last_finished + interval + timedelta(seconds=spread)
+
+
+def spec_pause(spec: DatasourceSpec) -> Pause | None:
+    """The spec itself switches syncing off."""
+    if not spec.enabled:
+        return (
+            "Disabled",
+            "spec.enabled is false: no syncs run; documents already indexed stay. Set spec.enabled: true to resume.",
+        )
+    if not spec.sync.enabled:
+        return (
+            "Suspended",
+            "sync.enabled is false: scheduled syncs are suspended; documents already indexed stay. Set "
+            "sync.enabled: true to resume.",
+        )
+    return None
+
+
+def connector_pause(spec: DatasourceSpec, connector: dict[str, Any] | None) -> Pause | None:
+    """The Connector is switched off (a missing one is a failed run instead: it needs a fix, not a wait)."""
+    if connector is not None and not (connector.get("spec", {}).get("processor") or {}).get("enabled", True):
+        return (
+            "ConnectorDisabled",
+            f"Connector {spec.connector.id} has processor.enabled: false; syncs resume when it is enabled again.",
+        )
+    return None

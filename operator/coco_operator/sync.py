@@ -235,18 +235,31 @@ async def _run(
         done += 1
         report("Indexing", done)
     if config.enable_attachments:
+        # Downloads run `concurrency` at a time (each is a redirect and a file on Cloud); documents keep list order.
+        window: list[dict[str, Any]] = []
+
+        async def drain() -> None:
+            nonlocal done
+            texts = await asyncio.gather(*(_attachment_text(source, a, settings, result) for a in window))
+            for att, (text, skipped) in zip(window, texts, strict=True):
+                counts["skipped"] += skipped
+                await writer.add(attachment_document(att, text, _context(request, client, spaces, att)))
+                counts["attachments"] += 1
+                done += 1
+            window.clear()
+            report("Indexing", done)
+
         async for att in source.attachments():
             did = document_id(ds_id, str(att["id"]))
             seen.add(did)
             version = (att.get("version") or {}).get("number")
             if request.watermark is not None and did in indexed and indexed[did] == version:
                 continue  # unchanged: no download
-            text, skipped = await _attachment_text(source, att, settings, result)
-            counts["skipped"] += skipped
-            await writer.add(attachment_document(att, text, _context(request, client, spaces, att)))
-            counts["attachments"] += 1
-            done += 1
-            report("Indexing", done)
+            window.append(att)
+            if len(window) >= settings.confluence_concurrency:
+                await drain()
+        if window:
+            await drain()
     await writer.flush()
     await sink.flush()
     report("Pruning", done)

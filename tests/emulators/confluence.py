@@ -865,6 +865,7 @@ class ConfluenceEmulator:
             web.get(p + "/content/{id}", self._content),
             web.get(p + "/content/{id}/child/page", self._child_pages),
             web.get(p + "/content/{id}/child/attachment", self._child_attachments),
+            web.get(p + "/content/{id}/restriction/byOperation", self._restrictions),
             web.get(self.context + "/download/attachments/{page}/{filename}", self._legacy_download),
         ]
         if self.cloud:
@@ -1403,12 +1404,27 @@ class ConfluenceEmulator:
         elif nxt is not None:
             link = self._link(request, limit=limit, start=nxt)
         body = self._list_json(request, results, start, limit, link)
+        # CQL search answers also say how many results match in all, and echo the query.
+        body["totalSize"] = len(hits)
+        body["cqlQuery"] = cql
+        body["searchDuration"] = 1
         if self.cloud and start > 0:
             prev = max(0, start - limit)
             body["_links"]["prev"] = self._link(
                 request, prev="true", cursor=self._cursor(prev, limit, cql), limit=limit
             )
         return web.json_response(body)
+
+    async def _restrictions(self, request: web.Request) -> web.Response:
+        """No page here carries restrictions: read and update restricted to nobody, as for an ordinary page."""
+        content = self._visible(request, request.match_info["id"])
+        empty: JSON = {"user": {"results": [], "size": 0}, "group": {"results": [], "size": 0}}
+        return web.json_response(
+            {
+                op: {"operation": op, "restrictions": empty, "content": {"id": content.id, "type": content.type}}
+                for op in ("read", "update")
+            }
+        )
 
     def _visible(self, request: web.Request, content_id: str) -> Content:
         state = self.state

@@ -568,3 +568,15 @@ def test_standalone_process(edition: str, context: str) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
+
+
+def test_search_reports_total_size_and_restrictions_route() -> None:
+    state = ConfluenceState()
+    state.add_pat("pat")
+    state.add_space("TS", "Total size")
+    ids = [state.add_page("TS", f"p{i}", "<p>x</p>") for i in range(7)]
+    with ConfluenceEmulator(state, edition="dc") as emu, httpx.Client(headers={"Authorization": "Bearer pat"}) as c:
+        body = c.get(f"{emu.endpoint}/rest/api/content/search", params={"cql": 'space = "TS"', "limit": 2}).json()
+        assert body["totalSize"] == 7 and body["size"] == 2 and body["cqlQuery"] == 'space = "TS"'
+        r = c.get(f"{emu.endpoint}/rest/api/content/{ids[0]}/restriction/byOperation").json()
+        assert r["read"]["restrictions"]["user"]["results"] == []

@@ -113,18 +113,40 @@ class ConfluenceSource:
             return await self._fetch_batch(ids[:half]) + await self._fetch_batch(ids[half:])
 
     async def fetch_contents(self, ids: Sequence[str]) -> AsyncIterator[dict[str, Any]]:
-        """Full items for `ids`, fetched `concurrency` batches at a time; each id at most once."""
-        batches = [list(ids[i : i + BODY_BATCH]) for i in range(0, len(ids), BODY_BATCH)]
+        """Full items for `ids`; each id at most once.
+
+        Up to `concurrency` batches are in flight at any time and a finished batch is handed on at once, so the
+        caller maps documents while the next requests are on the wire (a window that waits for its slowest batch
+        would leave the connection idle).
+        """
+        batches = iter([list(ids[i : i + BODY_BATCH]) for i in range(0, len(ids), BODY_BATCH)])
+        pending: set[asyncio.Task[list[dict[str, Any]]]] = set()
         seen: set[str] = set()
-        for start in range(0, len(batches), self.concurrency):
-            window = batches[start : start + self.concurrency]
-            for result in await asyncio.gather(*(self._fetch_batch(b) for b in window)):
-                for item in result:
-                    cid = str(item.get("id"))
-                    if cid in seen or item.get("status", "current") != "current":
-                        continue
-                    seen.add(cid)
-                    yield item
+
+        def refill() -> None:
+            while len(pending) < self.concurrency:
+                batch = next(batches, None)
+                if batch is None:
+                    return
+                pending.add(asyncio.create_task(self._fetch_batch(batch)))
+
+        refill()
+        try:
+            while pending:
+                done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    pending.discard(task)
+                refill()
+                for task in done:
+                    for item in task.result():
+                        cid = str(item.get("id"))
+                        if cid in seen or item.get("status", "current") != "current":
+                            continue
+                        seen.add(cid)
+                        yield item
+        finally:
+            for task in pending:
+                task.cancel()
 
     async def attachments(self) -> AsyncIterator[dict[str, Any]]:
         """Current attachments of the scope, with the metadata a document needs."""

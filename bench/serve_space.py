@@ -1,0 +1,176 @@
+"""Serve the Confluence emulator (Cloud) with a generated space, plus a small admin API for the benchmark.
+
+    python -m bench.serve_space --pages 1000 --latency-ms 50
+
+prints one JSON line ``{"endpoint": ..., "admin": ..., "space": {...}}`` once both listen, then serves until
+SIGTERM. The admin API (its own port, so it is neither delayed, authenticated nor counted like Confluence
+requests) answers:
+
+- ``GET /requests``: Confluence requests served so far (``count``, ``by_kind``);
+- ``POST /reset``: forget them;
+- ``POST /change?fraction=0.01``: edit that share of the pages now (new version, new body);
+- ``POST /latency?ms=50``: change the per-request latency.
+
+The emulator does not serve ``GET /rest/api/content/{id}/restriction/byOperation`` (LangChain's default
+``include_restricted_content=False`` asks it for every page); this wrapper answers it as Confluence does for an
+unrestricted page, so that loader can run with its defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import signal
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from aiohttp import web
+from tests.emulators.confluence import ConfluenceEmulator, ConfluenceState, RequestRecord
+
+from bench.space import SeededSpace, change_pages, seed_space
+
+
+class BenchEmulator(ConfluenceEmulator):
+    """The emulator plus Confluence routes it lacks that a peer needs."""
+
+    def build_app(self) -> web.Application:
+        app = super().build_app()
+        p = self.context + "/rest/api"
+        app.add_routes([web.get(p + "/content/{id}/restriction/byOperation", self._restrictions)])
+        return app
+
+    async def _restrictions(self, request: web.Request) -> web.Response:
+        content_id = request.match_info["id"]
+        with self.state.lock:
+            self._visible(request, content_id)
+
+        def op(name: str) -> dict[str, Any]:
+            empty = {"results": [], "start": 0, "limit": 200, "size": 0}
+            return {
+                "operation": name,
+                "restrictions": {"user": dict(empty), "group": dict(empty)},
+                "_expandable": {"content": f"/rest/api/content/{content_id}"},
+                "_links": {"self": f"{self.endpoint}/rest/api/content/{content_id}/restriction/byOperation/{name}"},
+            }
+
+        body = {
+            "read": op("read"),
+            "update": op("update"),
+            "_links": {"base": self.endpoint, "context": self.context},
+        }
+        return web.json_response(body)
+
+
+def request_kind(record: RequestRecord) -> str:
+    """A short name for what a request was, for the breakdown in reports."""
+    path = re.sub(r"^/wiki", "", record.path)
+    if path.startswith("/media/"):
+        return "attachment media"
+    if path.endswith("/download"):
+        return "attachment download"
+    if path.endswith("/restriction/byOperation"):
+        return "restrictions"
+    if path == "/rest/api/content/search":
+        expand = record.query.get("expand", "")
+        cql = record.query.get("cql", "")
+        if "body" in expand:
+            return "search (bodies)"
+        if "type in (attachment)" in cql or "type = attachment" in cql:
+            return "search (attachments)"
+        if "lastmodified" in cql:
+            return "search (changed)"
+        return "search (ids)"
+    if path == "/rest/api/content":
+        return "content list (bodies)" if "body" in record.query.get("expand", "") else "content list"
+    if path.startswith("/rest/api/space"):
+        return "space"
+    if path.startswith("/rest/api/content/"):
+        return "content item"
+    return path
+
+
+def build_admin(emulator: ConfluenceEmulator, space: SeededSpace) -> web.Application:
+    state = emulator.state
+
+    async def requests(_: web.Request) -> web.Response:
+        with state.lock:
+            records = list(state.requests)
+        kinds = Counter(request_kind(r) for r in records)
+        failed = sum(1 for r in records if r.status >= 400)
+        return web.json_response({"count": len(records), "failed": failed, "by_kind": dict(kinds)})
+
+    async def reset(_: web.Request) -> web.Response:
+        with state.lock:
+            state.requests.clear()
+        return web.json_response({"ok": True})
+
+    async def change(request: web.Request) -> web.Response:
+        fraction = float(request.query.get("fraction", "0.01"))
+        with state.lock:
+            changed = change_pages(state, space, fraction)
+        return web.json_response({"changed": len(changed), "ids": changed})
+
+    async def latency(request: web.Request) -> web.Response:
+        with state.lock:
+            state.latency_s = float(request.query.get("ms", "0")) / 1000
+        return web.json_response({"latency_s": state.latency_s})
+
+    async def summary(_: web.Request) -> web.Response:
+        return web.json_response(space.summary())
+
+    app = web.Application()
+    app.add_routes(
+        [
+            web.get("/requests", requests),
+            web.post("/reset", reset),
+            web.post("/change", change),
+            web.post("/latency", latency),
+            web.get("/summary", summary),
+        ]
+    )
+    return app
+
+
+async def serve(pages: int, latency_ms: float, seed: int, host: str, port: int, admin_port: int) -> None:
+    t0 = time.monotonic()
+    state = ConfluenceState()
+    space = seed_space(state, pages, seed=seed)
+    seeded_s = time.monotonic() - t0
+    state.latency_s = latency_ms / 1000
+    emulator = BenchEmulator(state, edition="cloud", host=host, port=port)
+    await emulator.start_async()
+    runner = web.AppRunner(build_admin(emulator, space), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, admin_port).start()
+    admin = f"http://{host}:{runner.addresses[0][1]}"
+    info = {"endpoint": emulator.endpoint, "admin": admin, "space": space.summary(), "seeded_s": round(seeded_s, 2)}
+    print(json.dumps(info), flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await runner.cleanup()
+    await emulator.stop_async()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Confluence emulator with a generated benchmark space")
+    parser.add_argument("--pages", type=int, default=1000)
+    parser.add_argument("--latency-ms", type=float, default=50)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--admin-port", type=int, default=0)
+    args = parser.parse_args(argv)
+    asyncio.run(serve(args.pages, args.latency_ms, args.seed, args.host, args.port, args.admin_port))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -4,6 +4,7 @@ and webhook failures (Fail vs Skip) as the run reports them.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -144,3 +145,47 @@ async def test_skipped_webhook_indexes_unenriched_and_says_so(
     assert len(meili_server.docs(index, DS)) == 6
     [warning] = result.enrichment_warnings
     assert warning.startswith("processor #1 (webhook") and "6 documents" in warning
+
+
+@pytest.fixture
+async def slow_hook() -> AsyncIterator[str]:
+    """A webhook that answers only after the processor's timeout."""
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    async def enrich(request: web.Request) -> web.Response:
+        await asyncio.sleep(3)
+        return web.json_response(await request.json())
+
+    app = web.Application()
+    app.router.add_post("/enrich", enrich)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    yield str(server.make_url("/enrich"))
+    await server.close()
+
+
+async def test_webhook_timeout_fails_the_run_within_bounds(
+    confluence: ConfluenceEmulator, meili_server: MeiliServer, index: str, slow_hook: str
+) -> None:
+    _fill(confluence)
+    hook = {"type": "webhook", "webhook": {"url": slow_hook, "timeoutSeconds": 1, "retries": 1}}
+    spec = _with_enrichment(make_spec(confluence, "ENR"), [hook])
+    started = asyncio.get_running_loop().time()
+    result = await _sync(confluence, meili_server, index, spec)
+    assert result.error is not None and result.error.reason == "EnrichmentFailed"
+    assert "no answer within 1s (2 attempts)" in result.error.message
+    assert asyncio.get_running_loop().time() - started < 15  # two attempts of 1 s and a short backoff
+    assert meili_server.docs(index, DS) == []
+
+
+async def test_embedders_are_passed_to_the_index(
+    confluence: ConfluenceEmulator, meili_server: MeiliServer, index: str
+) -> None:
+    _fill(confluence)
+    raw = make_spec(confluence, "ENR").model_dump(mode="json", exclude_none=True)
+    spec = DatasourceSpec.model_validate({**raw, "embedders": {"manual": {"source": "userProvided", "dimensions": 3}}})
+    result = await _sync(confluence, meili_server, index, spec)
+    assert result.succeeded, result.error
+    embedders = meili_server.client().http.get(f"indexes/{index}/settings/embedders")
+    assert embedders["manual"]["source"] == "userProvided" and embedders["manual"]["dimensions"] == 3

@@ -3,6 +3,7 @@ on loopback (or a real Meilisearch via MEILI_URL/MEILI_MASTER_KEY), and the oper
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import secrets
@@ -351,6 +352,29 @@ def fresh_cluster(kube: Kube, tmp_path_factory: pytest.TempPathFactory) -> Itera
         yield Kube(cp.kubeconfig, cp)
     finally:
         cp.stop()
+
+
+def play_job_pod(kube: Kube, job: Any, kubeconfig: Path) -> subprocess.CompletedProcess[str]:
+    """No kubelet here: run the Job's container command as its pod would, authenticated as the Job's
+    ServiceAccount, with the Secret references resolved as the kubelet would (with admin rights)."""
+    ns = job.metadata.namespace
+    container = job.spec.template.spec.containers[0]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COCO_", "MEILI_"))}
+    for var in container.env:
+        if var.value_from and var.value_from.secret_key_ref:
+            ref = var.value_from.secret_key_ref
+            data = kube.core.read_namespaced_secret(ref.name, ns).data or {}
+            env[var.name] = base64.b64decode(data[ref.key]).decode()
+        else:
+            env[var.name] = var.value or ""
+    env["KUBECONFIG"] = str(kubeconfig)
+    return subprocess.run(
+        [sys.executable, "-m", "coco_operator.cli", *container.args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 # --- object builders ---------------------------------------------------------------------------------------

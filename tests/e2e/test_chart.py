@@ -11,12 +11,9 @@ session's), where the first install has to create the CRDs and the Connector its
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 import re
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -35,6 +32,7 @@ from tests.e2e.conftest import (
     Operator,
     datasource,
     fresh_cluster,
+    play_job_pod,
     secret,
     wait_for,
     wait_ready,
@@ -378,29 +376,6 @@ def test_watch_namespaces_rbac_is_sufficient_and_scoped(
     finally:
         kube.kubectl("-n", unwatched, "delete", "datasource", "wiki", "--ignore-not-found", "--wait=false")
         helm("uninstall", name, "-n", name, check=False)
-
-
-def play_job_pod(kube: Kube, job: Any, kubeconfig: Path) -> subprocess.CompletedProcess[str]:
-    """No kubelet here: run the Job's container command as its pod would, authenticated as the Job's
-    ServiceAccount, with the Secret references resolved as the kubelet would (with admin rights)."""
-    ns = job.metadata.namespace
-    container = job.spec.template.spec.containers[0]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("COCO_", "MEILI_"))}
-    for var in container.env:
-        if var.value_from and var.value_from.secret_key_ref:
-            ref = var.value_from.secret_key_ref
-            data = kube.core.read_namespaced_secret(ref.name, ns).data or {}
-            env[var.name] = base64.b64decode(data[ref.key]).decode()
-        else:
-            env[var.name] = var.value or ""
-    env["KUBECONFIG"] = str(kubeconfig)
-    return subprocess.run(
-        [sys.executable, "-m", "coco_operator.cli", *container.args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def test_job_mode_rbac_is_sufficient(

@@ -3,10 +3,6 @@ with the Job's environment (Secret references resolved as the kubelet would)."""
 
 from __future__ import annotations
 
-import base64
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,6 +19,7 @@ from tests.e2e.conftest import (
     own_meili,
     own_operator,
     own_wiki,
+    play_job_pod,
     request_sync,
     secret,
     wait_for,
@@ -72,28 +69,6 @@ def _jobs(kube: Kube, ns: str) -> list[Any]:
     return list(kubernetes.client.BatchV1Api(kube.api).list_namespaced_job(ns).items)
 
 
-def _play_pod(kube: Kube, job: Any) -> subprocess.CompletedProcess[str]:
-    """Run the Job's container command here, with its env; secretKeyRefs resolved from the namespace's Secrets."""
-    ns = job.metadata.namespace
-    container = job.spec.template.spec.containers[0]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("COCO_", "MEILI_"))}
-    for var in container.env:
-        if var.value_from and var.value_from.secret_key_ref:
-            ref = var.value_from.secret_key_ref
-            data = kube.core.read_namespaced_secret(ref.name, ns).data
-            env[var.name] = base64.b64decode(data[ref.key]).decode()
-        else:
-            env[var.name] = var.value or ""
-    env["KUBECONFIG"] = str(kube.kubeconfig)
-    return subprocess.run(
-        [sys.executable, "-m", "coco_operator.cli", *container.args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
 def test_job_mode_runs_the_sync_as_a_job(
     kube: Kube, wiki: ConfluenceEmulator, job_meili: Meili, job_operator: Operator, jns: str
 ) -> None:
@@ -126,7 +101,7 @@ def test_job_mode_runs_the_sync_as_a_job(
     running = condition(obj, "Reconciling")
     assert running and running["status"] == "True"
 
-    proc = _play_pod(kube, job)
+    proc = play_job_pod(kube, job, kube.kubeconfig)
     assert proc.returncode == 0, proc.stderr + proc.stdout
     obj = wait_ready(kube, jns, "wiki")
     status = obj["status"]

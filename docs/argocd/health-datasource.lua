@@ -52,6 +52,14 @@ if status == nil or status.observedGeneration == nil
 end
 
 local reconciling = condition(status, "Reconciling")
+local ready_now = condition(status, "Ready")
+if reconciling ~= nil and reconciling.status == "True" and reconciling.reason == "ProgressingWithRetry"
+    and ready_now ~= nil and ready_now.status == "False" then
+  -- A failed run the operator retries by itself: show the failure, not mere progress.
+  hs.status = "Degraded"
+  hs.message = describe(ready_now)
+  return hs
+end
 if reconciling ~= nil and reconciling.status == "True" then
   hs.status = "Progressing"
   hs.message = reconciling.message or reconciling.reason or "Reconciling"

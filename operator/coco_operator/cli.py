@@ -326,7 +326,8 @@ def cmd_sync_now(args: argparse.Namespace) -> int:
         )
         status = obj.get("status") or {}
         conditions = {c["type"]: c for c in status.get("conditions") or []}
-        if status.get("lastHandledSyncRequest") == token and "Reconciling" not in conditions:
+        retrying = conditions.get("Reconciling", {}).get("reason") == "ProgressingWithRetry"
+        if status.get("lastHandledSyncRequest") == token and ("Reconciling" not in conditions or retrying):
             ready = conditions.get("Ready", {})
             print(f"{ready.get('status')} {ready.get('reason')}: {ready.get('message')}")
             return 0 if ready.get("status") == "True" else 1

@@ -14,6 +14,7 @@ from coco_operator.dispatcher.schedule import format_duration
 READY = "Ready"
 RECONCILING = "Reconciling"
 STALLED = "Stalled"
+RETRYING = "ProgressingWithRetry"
 HISTORY_LENGTH = 5
 SKIPPED_LIMIT = 20
 
@@ -180,11 +181,14 @@ def run_failed(
 ) -> Status:
     failures = int(status.get("consecutiveFailures") or 0) + 1
     retry = f" Retrying at {iso(next_run)}." if next_run else ""
+    # As Flux does: a failure the operator retries by itself keeps Reconciling=True (ProgressingWithRetry), so
+    # kstatus and `kubectl wait` see work in progress, not a settled object; one that needs a fix is Stalled.
     new = _with_conditions(
         status,
         generation,
         now,
         ready=("False", reason, message + retry),
+        reconciling=(RETRYING, f"{reason}; retrying at {iso(next_run)}") if retryable and next_run else None,
         stalled=None if retryable else (reason, message),
     )
     new.update(

@@ -433,6 +433,12 @@ def condition(obj: dict[str, Any] | None, type_: str) -> dict[str, Any] | None:
     return None
 
 
+def settled(obj: dict[str, Any] | None) -> bool:
+    """No run going or queued: Reconciling absent, or only saying a failed run will be retried (Flux's way)."""
+    rec = condition(obj, "Reconciling")
+    return rec is None or rec["reason"] == "ProgressingWithRetry"
+
+
 def wait_ready(
     kube: Kube,
     ns: str,
@@ -451,7 +457,7 @@ def wait_ready(
             return None
         if generation and obj["status"].get("observedGeneration") != obj["metadata"]["generation"]:
             return None
-        if condition(obj, "Reconciling"):
+        if not settled(obj):
             return None
         return obj
 
@@ -470,7 +476,7 @@ def wait_handled(kube: Kube, ns: str, name: str, token: str, timeout: float = 60
         if (
             obj
             and (obj.get("status") or {}).get("lastHandledSyncRequest") == token
-            and not condition(obj, "Reconciling")
+            and settled(obj)
         ):
             return obj
         return None

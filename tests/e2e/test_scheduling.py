@@ -173,6 +173,8 @@ def test_backoff_after_failures_then_recovery(
         ready = condition(obj, "Ready")
         assert ready and ready["reason"] == "SearchBackendUnavailable" and "unreachable" in ready["message"]
         assert condition(obj, "Stalled") is None  # retried by itself, nothing for the user to fix
+        retry = condition(obj, "Reconciling")  # and kstatus sees work in progress, as with Flux's controllers
+        assert retry and retry["reason"] == "ProgressingWithRetry" and "retrying at" in retry["message"]
         history = obj["status"]["history"]
         from datetime import datetime
 

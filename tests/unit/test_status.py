@@ -73,6 +73,8 @@ def test_retryable_failure_is_not_stalled_and_success_clears_error() -> None:
     )
     assert st.get_condition(failed, "Stalled") is None
     assert "Retrying at 2026-11-27T07:00:10Z" in st.get_condition(failed, "Ready")["message"]  # type: ignore[index]
+    retry = st.get_condition(failed, "Reconciling")
+    assert retry and retry["reason"] == "ProgressingWithRetry" and "SearchBackendUnavailable" in retry["message"]
     ok = _ok(failed, T0 + timedelta(minutes=1))
     assert "lastError" not in ok and ok["consecutiveFailures"] == 0
 

@@ -208,7 +208,8 @@ async def _sync_in_cluster(args: argparse.Namespace, progress: ProgressLine) -> 
             token,
             index,
             watermark=watermark,
-            ca_pem=os.environ.get("COCO_CA_BUNDLE"),
+            ca_pem="\n".join(filter(None, (os.environ.get("COCO_CA_BUNDLE"), os.environ.get("COCO_CA_BUNDLE_EXTRA"))))
+            or None,
             labels=dict(obj.get("metadata", {}).get("labels") or {}),
             enrichment_tokens=hook_tokens,
             embedder_keys=embedder_keys,

@@ -140,17 +140,22 @@ async def run_sync(
         result.error = ConfigurationError(problem, reason="EndpointNotAllowed")
         result.finished = datetime.now(UTC)
         return result
-    client = ConfluenceClient(
-        config.endpoint,
-        request.token,
-        username=config.username,
-        timeout_s=settings.http_timeout_seconds,
-        concurrency=settings.confluence_concurrency,
-        max_retry_s=settings.confluence_max_retry_seconds,
-        on_response=on_response,
-        on_wait=on_wait,
-        ca_pem=request.ca_pem,
-    )
+    try:
+        client = ConfluenceClient(
+            config.endpoint,
+            request.token,
+            username=config.username,
+            timeout_s=settings.http_timeout_seconds,
+            concurrency=settings.confluence_concurrency,
+            max_retry_s=settings.confluence_max_retry_seconds,
+            on_response=on_response,
+            on_wait=on_wait,
+            ca_pem=request.ca_pem,
+        )
+    except SyncError as exc:  # e.g. a CA bundle that is not PEM
+        result.error = exc
+        result.finished = datetime.now(UTC)
+        return result
     sink = MeiliSink(
         settings.meili_url,
         settings.meili_api_key,

@@ -473,11 +473,7 @@ def request_sync(kube: Kube, ns: str, name: str) -> str:
 def wait_handled(kube: Kube, ns: str, name: str, token: str, timeout: float = 60) -> dict[str, Any]:
     def check() -> dict[str, Any] | None:
         obj = kube.datasource(ns, name)
-        if (
-            obj
-            and (obj.get("status") or {}).get("lastHandledSyncRequest") == token
-            and settled(obj)
-        ):
+        if obj and (obj.get("status") or {}).get("lastHandledSyncRequest") == token and settled(obj):
             return obj
         return None
 

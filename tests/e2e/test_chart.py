@@ -292,7 +292,7 @@ def test_cluster_wide_rbac_is_sufficient_and_minimal(
         ("update", "customresourcedefinitions.apiextensions.k8s.io", None),
         ("list", "namespaces", None),
         ("create", "pods", other),
-        ("get", "configmaps", other),
+        ("list", "configmaps", other),
         ("create", "jobs.batch", other),
         ("patch", "events", other),
     ]

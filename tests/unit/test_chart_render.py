@@ -131,6 +131,7 @@ DATASOURCE_RULES = {
     ("coco.rs", "datasources"): "list watch patch",
     ("coco.rs", "datasources/status"): "patch",
     ("", "secrets"): "get",
+    ("", "configmaps"): "get",
     ("", "events"): "create",
 }
 NAMESPACE_RULES = {("", "namespaces"): "list watch"}
@@ -299,7 +300,7 @@ def test_watch_namespaces_uses_roles(helm: Path, henv: dict[str, str]) -> None:
     objs = template(helm, henv, values={"watchNamespaces": "{team-a,team-b}"})
     cluster_role = one(objs, "ClusterRole")
     assert rules(cluster_role) == expand(CLUSTER_SCOPED_RULES | NAMESPACE_RULES)
-    assert not {r for _, r, _ in rules(cluster_role)} & {"secrets", "datasources", "events"}
+    assert not {r for _, r, _ in rules(cluster_role)} & {"secrets", "configmaps", "datasources", "events"}
     for ns in ("team-a", "team-b"):
         role = one(objs, "Role", RELEASE, namespace=ns)
         assert rules(role) == expand(DATASOURCE_RULES)

@@ -37,6 +37,10 @@ helm.sh/chart: {{ .Chart.Name }}-{{ .Chart.Version | replace "+" "_" }}
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get]
+# A private CA bundle may come from a ConfigMap (caBundleConfigMapRef): read by name, never listed.
+- apiGroups: [""]
+  resources: [configmaps]
+  verbs: [get]
 # Events on Datasources (kubectl describe / kubectl events).
 - apiGroups: [""]
   resources: [events]

@@ -46,6 +46,24 @@ class SecretKeyRef(ApiModel):
     )
 
 
+class ConfigMapKeyRef(ApiModel):
+    """A key of a ConfigMap in the Datasource's own namespace."""
+
+    name: str = Field(
+        description="Name of the ConfigMap, in the same namespace as the Datasource.",
+        min_length=1,
+        max_length=253,
+        pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+    )
+    key: str = Field(
+        default="ca.crt",
+        description="Key inside the ConfigMap's data.",
+        min_length=1,
+        max_length=253,
+        pattern=r"^[-._a-zA-Z0-9]+$",
+    )
+
+
 class Condition(ApiModel):
     """A Kubernetes-convention condition (metav1.Condition)."""
 

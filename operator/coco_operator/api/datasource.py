@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator
 
-from coco_operator.api.common import ApiModel, Condition, SecretKeyRef, cel
+from coco_operator.api.common import ApiModel, Condition, ConfigMapKeyRef, SecretKeyRef, cel
 from coco_operator.api.enrichment import Embedders, Enrichment
 
 # Go's time.ParseDuration syntax (what CEL's duration() accepts), e.g. 30s, 5m, 1h30m, 1.5h.
@@ -125,6 +125,12 @@ class ConfluenceConfig(ApiModel):
         default=None,
         description="Secret key with a PEM CA bundle for a Confluence with a private CA (added to the system "
         "trust store; TLS verification stays on).",
+    )
+
+    caBundleConfigMapRef: ConfigMapKeyRef | None = Field(
+        default=None,
+        description="ConfigMap key with a PEM CA bundle (e.g. one distributed by trust-manager); like "
+        "caBundleSecretRef, added to the system trust store.",
     )
 
     def all_spaces(self) -> list[str]:

@@ -71,6 +71,25 @@ class KubeApi:
             raise SecretError(f"Secret {namespace}/{name} key {key!r} is empty", reason="SecretKeyNotFound")
         return value
 
+    async def read_configmap_value(self, namespace: str, name: str, key: str, *, owner: str) -> str:
+        try:
+            cm = await asyncio.to_thread(self._core.read_namespaced_config_map, name, namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                raise SecretError(
+                    f"ConfigMap {namespace}/{name} does not exist; create it with the CA bundle under key {key!r} "
+                    f"or fix caBundleConfigMapRef of {owner}",
+                    reason="ConfigMapNotFound",
+                ) from exc
+            raise
+        value = (cm.data or {}).get(key)
+        if not value:
+            raise SecretError(
+                f"ConfigMap {namespace}/{name} has no key {key!r}; add it or fix caBundleConfigMapRef.key of {owner}",
+                reason="ConfigMapKeyNotFound",
+            )
+        return str(value)
+
     async def get_connector(self, name: str) -> dict[str, Any] | None:
         try:
             obj = await asyncio.to_thread(self._custom.get_cluster_custom_object, GROUP, VERSION, "connectors", name)

@@ -58,6 +58,9 @@ def sync_job(
     ca = spec.connector.config.caBundleSecretRef
     if ca:
         env.append({"name": "COCO_CA_BUNDLE", "valueFrom": {"secretKeyRef": {"name": ca.name, "key": ca.key}}})
+    cm = spec.connector.config.caBundleConfigMapRef
+    if cm:
+        env.append({"name": "COCO_CA_BUNDLE_EXTRA", "valueFrom": {"configMapKeyRef": {"name": cm.name, "key": cm.key}}})
     # Webhook tokens and embedder keys reach the pod the same way as the Confluence token.
     for i, r in webhook_token_refs(spec.enrichment).items():
         env.append({"name": f"COCO_WEBHOOK_TOKEN_{i}", "valueFrom": {"secretKeyRef": {"name": r.name, "key": r.key}}})

@@ -38,6 +38,7 @@ Key = tuple[str, str]  # (namespace, name)
 
 class Kube(Protocol):
     async def read_secret_value(self, namespace: str, name: str, key: str, *, owner: str) -> str: ...
+    async def read_configmap_value(self, namespace: str, name: str, key: str, *, owner: str) -> str: ...
     async def get_datasource(self, namespace: str, name: str) -> dict[str, Any] | None: ...
     async def create_job(self, manifest: dict[str, Any]) -> None: ...
     async def get_job(self, namespace: str, name: str) -> dict[str, Any] | None: ...
@@ -335,6 +336,10 @@ class Worker:
             if config.caBundleSecretRef:
                 ca = config.caBundleSecretRef
                 ca_pem = await self.d.kube.read_secret_value(self.key[0], ca.name, ca.key, owner=owner)
+            if config.caBundleConfigMapRef:
+                cm = config.caBundleConfigMapRef
+                more = await self.d.kube.read_configmap_value(self.key[0], cm.name, cm.key, owner=owner)
+                ca_pem = f"{ca_pem}\n{more}" if ca_pem else more
             fingerprint = config_fingerprint(spec, index)
             watermark = (
                 st.parse_time(self.status.get("watermark"))

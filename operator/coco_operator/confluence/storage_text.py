@@ -55,6 +55,7 @@ _USER_ID_ATTRS = ("ri:account-id", "ri:userkey", "ri:username")
 # HTML's implicit <p> closing would tear a macro body out of its paragraph; storage format
 # nests explicitly, so paragraphs are parsed under a name the HTML parser has no rules for.
 _PARAGRAPH = "coco-p"
+_P_OPEN, _P_CLOSE = f"<{_PARAGRAPH}", f"</{_PARAGRAPH}"
 _BLOCK_TAGS = frozenset(
     {
         _PARAGRAPH,
@@ -168,7 +169,12 @@ def _prepare(storage: str) -> str:
     text = _CDATA.sub(lambda m: html.escape(m.group(1), quote=False), text)
     # HTML ignores '/>' on non-void elements, so <ri:page/> would swallow everything after it.
     text = _SELF_CLOSING.sub(_expand_self_closing, text)
-    return _P_TAG.sub(rf"<\1{_PARAGRAPH}", text)
+    # A function, not a template: template expansion per match was a tenth of the conversion time.
+    return _P_TAG.sub(_rename_paragraph, text)
+
+
+def _rename_paragraph(match: re.Match[str]) -> str:
+    return _P_CLOSE if match.group(1) else _P_OPEN
 
 
 def _expand_self_closing(match: re.Match[str]) -> str:

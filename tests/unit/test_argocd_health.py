@@ -23,8 +23,12 @@ import pytest
 import yaml
 
 from coco_operator import status as st
+from tests.ci import unavailable
 
-pytest.importorskip("lupa")
+try:
+    import lupa  # noqa: F401
+except ImportError:
+    unavailable("lupa (the Lua runtime for Argo CD's health scripts) is not installed: pip install -e '.[test]'")
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPTS = {
@@ -81,7 +85,7 @@ def _lua_module() -> Any:
             return importlib.import_module(f"lupa.{name}")
         except ImportError:
             continue
-    pytest.skip("lupa has no Lua 5.1 runtime (Argo CD's dialect) on this platform")
+    unavailable("lupa has no Lua 5.1 runtime (Argo CD's dialect) on this platform")
 
 
 LUA = _lua_module()

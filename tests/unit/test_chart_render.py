@@ -16,11 +16,12 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.ci import unavailable
+
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "coco-operator"
 KUSTOMIZE_DIR = REPO / "manifests" / "default"
 BUILD_SCRIPT = REPO / "hack" / "build-control-plane.sh"
-IN_CI = os.environ.get("CI", "").lower() == "true"
 RELEASE, NAMESPACE = "coco-operator", "coco-system"
 
 Obj = dict[str, Any]
@@ -43,9 +44,7 @@ def helm_or_skip() -> Path:
     try:
         return find_helm()
     except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
-        if IN_CI:
-            pytest.fail(f"helm is required in CI but could not be built: {exc}", pytrace=False)
-        pytest.skip(f"helm could not be built (needs Go and the module proxy): {exc}")
+        unavailable(f"helm could not be built (needs Go and the module proxy): {exc}")
 
 
 def helm_env(home: Path) -> dict[str, str]:
@@ -503,9 +502,7 @@ def test_chart_set_env_cannot_be_repeated_in_extra_env(helm: Path, henv: dict[st
 def kustomized() -> list[Obj]:
     kubectl = shutil.which("kubectl")
     if not kubectl:
-        if IN_CI:
-            pytest.fail("kubectl (with kustomize) is required in CI", pytrace=False)
-        pytest.skip("kubectl not installed")
+        unavailable("kubectl (with kustomize) is not installed")
     proc = subprocess.run(
         [kubectl, "kustomize", str(KUSTOMIZE_DIR)], capture_output=True, text=True, timeout=60, check=False
     )

@@ -30,7 +30,7 @@ from kubernetes.client.exceptions import ApiException
 from tests.harness.controlplane import ControlPlane
 
 from bench.proc import PYTHON, REPO, Service, http_json
-from bench.space import EMAIL, SPACE_KEY, TOKEN
+from bench.space import TOKEN, datasource_body
 
 GROUP, VERSION = "coco.rs", "v1alpha1"
 MEILI_KEY = "bench-master-key"
@@ -85,28 +85,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def _datasource(ns: str, name: str, endpoint: str) -> dict[str, Any]:
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "Datasource",
-        "metadata": {"name": name, "namespace": ns},
-        "spec": {
-            "name": f"Wiki {name}",
-            "type": "connector",
-            "enabled": True,
-            "connector": {
-                "id": "confluence",
-                "config": {
-                    "endpoint": endpoint,
-                    "username": EMAIL,
-                    "tokenSecretRef": {"name": "confluence-token", "key": "token"},
-                    "space": SPACE_KEY,
-                    "enable_blogposts": False,
-                    "enable_attachments": False,
-                },
-            },
-            "sync": {"enabled": True, "interval": "1h"},
-        },
-    }
+    return datasource_body(ns, name, endpoint)
 
 
 def _ready(obj: dict[str, Any] | None) -> bool:

@@ -23,34 +23,14 @@ from typing import Any
 
 import yaml
 
-from bench.space import EMAIL, SPACE_KEY
+from bench.space import datasource_body
 
 DATASOURCE_ID = "bench/wiki"
 
 
 def datasource_yaml(endpoint: str, *, blogposts: bool, attachments: bool) -> str:
-    body = {
-        "apiVersion": "coco.rs/v1alpha1",
-        "kind": "Datasource",
-        "metadata": {"name": "wiki", "namespace": "bench"},
-        "spec": {
-            "name": "Benchmark wiki",
-            "type": "connector",
-            "enabled": True,
-            "connector": {
-                "id": "confluence",
-                "config": {
-                    "endpoint": endpoint,
-                    "username": EMAIL,
-                    "tokenSecretRef": {"name": "confluence-token", "key": "token"},
-                    "space": SPACE_KEY,
-                    "enable_blogposts": blogposts,
-                    "enable_attachments": attachments,
-                },
-            },
-            "sync": {"enabled": True, "interval": "1h"},
-        },
-    }
+    body = datasource_body("bench", "wiki", endpoint, blogposts=blogposts, attachments=attachments)
+    body["spec"]["name"] = "Benchmark wiki"
     return yaml.safe_dump(body, sort_keys=False)
 
 
@@ -65,9 +45,6 @@ class NullSink:
 
     async def versions_of(self, *args: Any, **kwargs: Any) -> dict[str, int | None]:
         return {}
-
-    async def ids_of(self, *args: Any, **kwargs: Any) -> set[str]:
-        return set()
 
     async def add(self, document: dict[str, Any], *args: Any, **kwargs: Any) -> None:
         self.added += 1

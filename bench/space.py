@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from html import escape
+from typing import Any
 
 from tests.emulators.confluence import ConfluenceState, User
 
@@ -406,3 +407,31 @@ def change_pages(state: ConfluenceState, space: SeededSpace, fraction: float, *,
         title = state.get(pid).title
         state.update_page(pid, body=writer.body(title) + f"<p>Edited {rng.random():.6f}</p>")
     return chosen
+
+
+def datasource_body(
+    ns: str, name: str, endpoint: str, *, blogposts: bool = False, attachments: bool = False
+) -> dict[str, Any]:
+    """The Datasource every benchmark syncs: the generated space, read by the benchmark account."""
+    return {
+        "apiVersion": "coco.rs/v1alpha1",
+        "kind": "Datasource",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {
+            "name": f"Wiki {name}",
+            "type": "connector",
+            "enabled": True,
+            "connector": {
+                "id": "confluence",
+                "config": {
+                    "endpoint": endpoint,
+                    "username": EMAIL,
+                    "tokenSecretRef": {"name": "confluence-token", "key": "token"},
+                    "space": SPACE_KEY,
+                    "enable_blogposts": blogposts,
+                    "enable_attachments": attachments,
+                },
+            },
+            "sync": {"enabled": True, "interval": "1h"},
+        },
+    }

@@ -19,7 +19,7 @@ from coco_operator import __version__, logs
 from coco_operator.api.datasource import DatasourceSpec
 from coco_operator.dispatcher.schedule import format_duration
 from coco_operator.settings import Settings
-from coco_operator.sync import SyncRequest, SyncResult, index_for, run_sync
+from coco_operator.sync import SyncRequest, SyncResult, index_for, prior_watermark, run_sync
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -159,7 +159,6 @@ async def _sync_in_cluster(args: argparse.Namespace, progress: ProgressLine) -> 
     from coco_operator import status as st
     from coco_operator.controller.kube import KubeApi, load_config
     from coco_operator.dispatcher.outcome import finished_status
-    from coco_operator.sync import config_fingerprint
 
     namespace, _, name = args.datasource.partition("/")
     if not namespace or not name:
@@ -176,8 +175,7 @@ async def _sync_in_cluster(args: argparse.Namespace, progress: ProgressLine) -> 
     token = _token(args)
     if not token:
         raise SystemExit("error: no Confluence token: the Job sets CONFLUENCE_TOKEN from the Datasource's Secret")
-    fingerprint = config_fingerprint(spec, index)
-    watermark = st.parse_time(status.get("watermark")) if status.get("watermarkConfig") == fingerprint else None
+    watermark = prior_watermark(status, spec, index)
     latest: dict[str, Any] = {}
 
     def report(phase: str, items: int) -> None:

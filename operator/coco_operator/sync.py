@@ -29,7 +29,6 @@ from coco_operator.confluence.source import (
     SpaceInfo,
     attachment_media_type,
     attachment_size,
-    window_start,
 )
 from coco_operator.documents import (
     MappingContext,
@@ -43,6 +42,7 @@ from coco_operator.enrich import EnrichContext, EnrichingWriter
 from coco_operator.errors import AuthenticationError, ConfigurationError, SyncError
 from coco_operator.search.sink import MeiliSink
 from coco_operator.settings import Settings
+from coco_operator.status import parse_time
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +118,13 @@ def endpoint_problem(endpoint: str, settings: Settings) -> str | None:
             "use an allowed site or ask the operator's administrator to add it"
         )
     return None
+
+
+def prior_watermark(status: Mapping[str, Any], spec: DatasourceSpec, index: str) -> datetime | None:
+    """The watermark in status, if it was written for this config; else None (the next run is a full one)."""
+    if status.get("watermarkConfig") != config_fingerprint(spec, index):
+        return None
+    return parse_time(status.get("watermark"))
 
 
 def content_types(spec: DatasourceSpec) -> list[str]:
@@ -210,7 +217,7 @@ async def _run(
         to_fetch = sorted(current, key=_numeric)
     else:
         result.incremental = True
-        since = window_start(request.watermark, timedelta(seconds=settings.incremental_overlap_seconds))
+        since = request.watermark - timedelta(seconds=settings.incremental_overlap_seconds)
         changed = await source.changed_since(types, since)
         wanted = {cid for cid, version in changed.items() if indexed.get(document_id(ds_id, cid)) != version}
         wanted |= {cid for did, cid in doc_ids.items() if did not in indexed}

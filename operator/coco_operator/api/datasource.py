@@ -6,7 +6,7 @@ Field names inside `connector.config` are Coco's own (snake_case) so that a Coco
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import ConfigDict, Field, field_validator
 
@@ -267,8 +267,3 @@ class Datasource(ApiModel):
 
     spec: DatasourceSpec
     status: DatasourceStatus | None = None
-
-
-def parse_spec(spec: dict[str, Any]) -> DatasourceSpec:
-    """Validate a spec as read from the API server (admission already ran; this guards the CLI path)."""
-    return DatasourceSpec.model_validate(spec)

@@ -11,7 +11,7 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -302,7 +302,3 @@ def _error_message(response: httpx.Response) -> str:
         if isinstance(errors, list) and errors:
             return str(errors[0].get("title") or errors[0])
     return ""
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)

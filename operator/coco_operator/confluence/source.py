@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from coco_operator.confluence.client import ConfluenceClient, cql_quote
@@ -173,10 +173,6 @@ class ConfluenceSource:
 
     async def download(self, attachment: dict[str, Any], max_bytes: int) -> bytes:
         return await self.client.get_bytes(self.download_url(attachment), max_bytes=max_bytes)
-
-
-def window_start(watermark: datetime, overlap: timedelta) -> datetime:
-    return watermark - overlap
 
 
 def attachment_media_type(attachment: dict[str, Any]) -> str:

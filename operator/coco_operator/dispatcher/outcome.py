@@ -7,7 +7,7 @@ from typing import Any
 
 from coco_operator import status as st
 from coco_operator.api.datasource import DatasourceSpec
-from coco_operator.dispatcher.schedule import next_run_at, parse_duration
+from coco_operator.dispatcher.schedule import next_run as schedule_next_run
 from coco_operator.errors import SyncError
 from coco_operator.settings import Settings
 from coco_operator.sync import SyncResult, config_fingerprint
@@ -29,15 +29,7 @@ def finished_status(
     """New status and the Event to post after a run."""
     now = result.finished or datetime.now(UTC)
     failures = 0 if result.succeeded else int(status.get("consecutiveFailures") or 0) + 1
-    next_run = next_run_at(
-        key=key,
-        last_finished=now,
-        failures=failures,
-        interval=parse_duration(spec.sync.interval),
-        retry_base_s=settings.retry_delay_seconds,
-        retry_cap_s=settings.retry_max_delay_seconds,
-        jitter_ratio=settings.jitter_ratio,
-    )
+    next_run = schedule_next_run(key, spec, settings, last_finished=now, failures=failures)
     event: Event
     if result.succeeded:
         new = st.run_succeeded(

@@ -24,10 +24,10 @@ from coco_operator.api.datasource import DatasourceSpec
 from coco_operator.api.enrichment import embedder_key_refs, webhook_token_refs
 from coco_operator.dispatcher import jobs
 from coco_operator.dispatcher.outcome import finished_status
-from coco_operator.dispatcher.schedule import Pause, connector_pause, next_run_at, parse_duration, spec_pause
+from coco_operator.dispatcher.schedule import Pause, connector_pause, next_run, parse_duration, spec_pause
 from coco_operator.errors import ConfigurationError, ConnectorError, SyncError, SyncTimeoutError
 from coco_operator.settings import Settings
-from coco_operator.sync import SyncRequest, SyncResult, config_fingerprint, index_for, run_sync
+from coco_operator.sync import Progress, SyncRequest, SyncResult, index_for, prior_watermark, run_sync
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,6 @@ class Kube(Protocol):
     async def post_event(self, obj: dict[str, Any], event_type: str, reason: str, message: str) -> None: ...
 
 
-Progress = Callable[[str, int], None]
 SyncFn = Callable[[SyncRequest, Settings, Progress], Awaitable[SyncResult]]
 
 
@@ -180,14 +179,12 @@ class Worker:
         token = self.requested_token
         if token and token != self.status.get("lastHandledSyncRequest"):
             return None
-        return next_run_at(
-            key=datasource_id(self.key),
+        return next_run(
+            datasource_id(self.key),
+            spec,
+            self.d.settings,
             last_finished=st.parse_time(self.status.get("lastSyncTime")),
             failures=int(self.status.get("consecutiveFailures") or 0),
-            interval=parse_duration(spec.sync.interval),
-            retry_base_s=self.d.settings.retry_delay_seconds,
-            retry_cap_s=self.d.settings.retry_max_delay_seconds,
-            jitter_ratio=self.d.settings.jitter_ratio,
         )
 
     async def _step(self) -> float | None:
@@ -259,7 +256,7 @@ class Worker:
         metrics.RUNS_IN_PROGRESS.inc()
         try:
             started = _now()
-            kind = "incremental" if self.status.get("watermarkConfig") == config_fingerprint(spec, index) else "full"
+            kind = "incremental" if prior_watermark(self.status, spec, index) else "full"
             await self._write(
                 st.run_started(
                     self.status, generation=gen, now=started, message=f"Syncing space {spec.connector.config.space}"
@@ -340,12 +337,6 @@ class Worker:
                 cm = config.caBundleConfigMapRef
                 more = await self.d.kube.read_configmap_value(self.key[0], cm.name, cm.key, owner=owner)
                 ca_pem = f"{ca_pem}\n{more}" if ca_pem else more
-            fingerprint = config_fingerprint(spec, index)
-            watermark = (
-                st.parse_time(self.status.get("watermark"))
-                if self.status.get("watermarkConfig") == fingerprint
-                else None
-            )
             if self.d.settings.run_mode == "Job":
                 return await self._execute_job(spec, int(timeout))
             ns = self.key[0]
@@ -362,7 +353,7 @@ class Worker:
                 spec=spec,
                 token=token,
                 index=index,
-                watermark=watermark,
+                watermark=prior_watermark(self.status, spec, index),
                 ca_pem=ca_pem,
                 labels=dict(self.body.get("metadata", {}).get("labels") or {}),
                 enrichment_tokens=hook_tokens,

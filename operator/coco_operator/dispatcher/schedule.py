@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from coco_operator.api.datasource import DatasourceSpec
+from coco_operator.settings import Settings
 
 Pause = tuple[str, str]  # reason, message: why a Datasource does not run at all
 
@@ -84,6 +85,21 @@ def next_run_at(
         return last_finished + delay
     spread = interval.total_seconds() * jitter_ratio * jitter_fraction(key, last_finished.isoformat())
     return last_finished + interval + timedelta(seconds=spread)
+
+
+def next_run(
+    key: str, spec: DatasourceSpec, settings: Settings, *, last_finished: datetime | None, failures: int
+) -> datetime | None:
+    """next_run_at with the Datasource's interval and the operator's retry and jitter settings."""
+    return next_run_at(
+        key=key,
+        last_finished=last_finished,
+        failures=failures,
+        interval=parse_duration(spec.sync.interval),
+        retry_base_s=settings.retry_delay_seconds,
+        retry_cap_s=settings.retry_max_delay_seconds,
+        jitter_ratio=settings.jitter_ratio,
+    )
 
 
 def spec_pause(spec: DatasourceSpec) -> Pause | None:

@@ -163,20 +163,6 @@ class MeiliSink:
         while self._pending:
             await self._wait(self._pending.pop(0), "add documents")
 
-    async def ids_of(self, datasource_id: str) -> set[str]:
-        """Every document id this Datasource has in the index."""
-        ids: set[str] = set()
-        offset = 0
-        flt = _filter_eq(DATASOURCE_FIELD, datasource_id)
-        while True:
-            params = {"filter": flt, "fields": [PRIMARY_KEY], "limit": ID_PAGE, "offset": offset}
-            page = await self._call("list document ids", lambda p=params: self._index.get_documents(p))  # type: ignore[misc]
-            batch = [str(_doc_field(d, PRIMARY_KEY)) for d in page.results]
-            ids.update(batch)
-            offset += len(batch)
-            if len(batch) < ID_PAGE or offset >= page.total:
-                return ids
-
     async def versions_of(self, datasource_id: str) -> dict[str, int | None]:
         """Every document id this Datasource has in the index, with the Confluence version it was indexed at."""
         out: dict[str, int | None] = {}

@@ -19,7 +19,7 @@ from coco_operator import __version__, logs
 from coco_operator.api.datasource import DatasourceSpec
 from coco_operator.dispatcher.schedule import format_duration
 from coco_operator.settings import Settings
-from coco_operator.sync import SyncRequest, SyncResult, index_for, prior_watermark, run_sync
+from coco_operator.sync import SyncRequest, SyncResult, index_for, prior_listing, prior_watermark, run_sync
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -206,6 +206,7 @@ async def _sync_in_cluster(args: argparse.Namespace, progress: ProgressLine) -> 
             token,
             index,
             watermark=watermark,
+            listing=prior_listing(status, spec, index),
             ca_pem="\n".join(filter(None, (os.environ.get("COCO_CA_BUNDLE"), os.environ.get("COCO_CA_BUNDLE_EXTRA"))))
             or None,
             labels=dict(obj.get("metadata", {}).get("labels") or {}),

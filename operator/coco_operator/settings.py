@@ -83,6 +83,12 @@ class Settings(BaseSettings):
         description="How far before the watermark an incremental run looks: CQL dates are minute-granular and in "
         "the site's time zone (up to 12h behind UTC), so the window is widened; versions filter the extra hits.",
     )
+    prune_interval_seconds: int = Field(
+        default=3600,
+        ge=0,
+        description="An incremental run lists every id to find deletions at least this often (0: every run); "
+        "in between a count of the scope tells whether anything left.",
+    )
     extraction_timeout_seconds: float = Field(default=30, gt=0, description="Max time to extract one attachment.")
     attachment_max_bytes: int = Field(default=10_000_000, ge=0, description="Larger attachments: metadata only.")
 

@@ -126,6 +126,8 @@ def run_succeeded(
     incremental: bool = False,
     watermark: datetime | None = None,
     watermark_config: str | None = None,
+    last_prune: datetime | None = None,
+    source_items: int | None = None,
     skipped_items: list[str] | None = None,
     enrichment_warnings: list[str] | None = None,
 ) -> Status:
@@ -162,6 +164,11 @@ def run_succeeded(
     if watermark is not None:
         new["watermark"] = iso(watermark)
         new["watermarkConfig"] = watermark_config
+    for name, value in (("lastPruneTime", iso(last_prune)), ("sourceItems", source_items)):
+        if value is None:
+            new.pop(name, None)
+        else:
+            new[name] = value
     new.pop("lastError", None)
     new.pop("progress", None)
     return new

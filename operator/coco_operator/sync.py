@@ -2,8 +2,10 @@
 
 Full run (no usable watermark): every current item is fetched and indexed. Incremental run: only items that
 changed since the watermark (minus a safety overlap, since CQL dates are minute-granular and in the site's time
-zone) and whose version differs from the indexed one, plus anything current that the index lacks. Either way
-the cheap id listing decides deletions, and nothing is deleted unless every listing completed.
+zone) and whose version differs from the indexed one. Deletions: a full run, and an incremental one whose count
+of the scope does not add up or whose prune interval is due (`prune.prune_reason`), lists every id, deletes what
+the listing lacks and fetches anything current that the index lacks; nothing is deleted unless every listing
+completed. Other incremental runs delete only what the window shows is no longer current.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,10 +27,12 @@ from coco_operator.api.enrichment import meili_embedders
 from coco_operator.confluence.client import ConfluenceClient, RequestHook
 from coco_operator.confluence.extract import extract_text, needs_download, skip_reason
 from coco_operator.confluence.source import (
+    Changed,
     ConfluenceSource,
     SpaceInfo,
     attachment_media_type,
     attachment_size,
+    changed_item,
 )
 from coco_operator.documents import (
     MappingContext,
@@ -40,6 +44,7 @@ from coco_operator.documents import (
 )
 from coco_operator.enrich import EnrichContext, EnrichingWriter
 from coco_operator.errors import AuthenticationError, ConfigurationError, SyncError
+from coco_operator.prune import Listing, prune_reason
 from coco_operator.search.sink import MeiliSink
 from coco_operator.settings import Settings
 from coco_operator.status import parse_time
@@ -57,6 +62,7 @@ class SyncRequest:
     token: str
     index: str
     watermark: datetime | None = None  # start of the last successful run with the same config
+    listing: Listing = field(default_factory=Listing)  # the last complete listing and count, same config
     ca_pem: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)  # the Datasource's metadata.labels
     enrichment_tokens: Mapping[int, str] = field(default_factory=dict)  # webhook processor index -> token
@@ -72,6 +78,8 @@ class SyncResult:
     requests: int = 0
     incremental: bool = False
     watermark: datetime | None = None
+    listing: Listing = field(default_factory=Listing)  # for the next run: last complete listing, count now
+    prune_reason: str | None = None  # why this run listed every id (None: it did not)
     skipped_items: list[str] = field(default_factory=list)
     enrichment_warnings: list[str] = field(default_factory=list)
     error: SyncError | None = None
@@ -125,6 +133,17 @@ def prior_watermark(status: Mapping[str, Any], spec: DatasourceSpec, index: str)
     if status.get("watermarkConfig") != config_fingerprint(spec, index):
         return None
     return parse_time(status.get("watermark"))
+
+
+def prior_listing(status: Mapping[str, Any], spec: DatasourceSpec, index: str) -> Listing:
+    """The last complete listing and count in status, if written for this config (as the watermark)."""
+    if status.get("watermarkConfig") != config_fingerprint(spec, index):
+        return Listing()
+    total = status.get("sourceItems")
+    return Listing(
+        last_prune=parse_time(status.get("lastPruneTime")),
+        total=total if isinstance(total, int) and not isinstance(total, bool) else None,
+    )
 
 
 def content_types(spec: DatasourceSpec) -> list[str]:
@@ -211,17 +230,39 @@ async def _run(
     indexed = await sink.versions_of(ds_id)  # doc id -> version in the index
     types = content_types(request.spec)
     report("Listing", 0)
-    current = await source.list_current(types)
-    doc_ids = {document_id(ds_id, cid): cid for cid in current}
-    if request.watermark is None:
-        to_fetch = sorted(current, key=_numeric)
-    else:
+    total = await source.count(types + (["attachment"] if config.enable_attachments else []))
+    changed: dict[str, Changed] = {}
+    window_attachments: list[dict[str, Any]] | None = None  # incremental runs: attachments changed since
+    if request.watermark is not None:
         result.incremental = True
         since = request.watermark - timedelta(seconds=settings.incremental_overlap_seconds)
         changed = await source.changed_since(types, since)
-        wanted = {cid for cid, version in changed.items() if indexed.get(document_id(ds_id, cid)) != version}
-        wanted |= {cid for did, cid in doc_ids.items() if did not in indexed}
-        to_fetch = sorted(wanted & set(current), key=_numeric)
+        if config.enable_attachments:
+            window_attachments = [att async for att in source.attachments(since)]
+    created = _created_since(request.watermark, [*changed.values(), *map(changed_item, window_attachments or [])])
+    reason = prune_reason(
+        incremental=result.incremental,
+        prior=request.listing,
+        now=result.started,
+        interval_s=settings.prune_interval_seconds,
+        total_now=total,
+        created=created,
+    )
+    result.prune_reason = reason
+    if reason is not None:
+        log.info("sync of %s lists every id to find deletions: %s", ds_id, reason)
+    current = await source.list_current(types) if reason is not None else None
+    doc_ids = {document_id(ds_id, cid): cid for cid in current or ()}
+    if not result.incremental:
+        to_fetch = sorted(current or (), key=_numeric)
+    else:
+        wanted = {
+            cid for cid, ch in changed.items() if ch.current and indexed.get(document_id(ds_id, cid)) != ch.version
+        }
+        if current is not None:
+            wanted |= {cid for did, cid in doc_ids.items() if did not in indexed}
+            wanted &= set(current)
+        to_fetch = sorted(wanted, key=_numeric)
     counts = {"pages": 0, "blogposts": 0, "attachments": 0, "skipped": 0}
     users: dict[str, str] = {}
     seen = set(doc_ids)
@@ -261,7 +302,15 @@ async def _run(
             window.clear()
             report("Indexing", done)
 
-        async for att in source.attachments():
+        async def listed() -> AsyncIterator[dict[str, Any]]:
+            if current is None and window_attachments is not None:
+                for att in window_attachments:
+                    yield att
+            else:
+                async for att in source.attachments():
+                    yield att
+
+        async for att in listed():
             did = document_id(ds_id, str(att["id"]))
             seen.add(did)
             version = (att.get("version") or {}).get("number")
@@ -276,7 +325,11 @@ async def _run(
     await sink.flush()
     report("Pruning", done)
     # Content an exclude (or a webhook) now leaves out is still current, so pruning alone would keep it.
-    stale = (set(indexed) - seen) | (writer.dropped_ids & set(indexed))
+    if current is not None:
+        gone = set(indexed) - seen
+    else:  # no complete listing: only what the window shows is no longer current
+        gone = {document_id(ds_id, cid) for cid, ch in changed.items() if not ch.current} & set(indexed)
+    stale = gone | (writer.dropped_ids & set(indexed))
     deleted = await sink.delete(stale) if stale else 0
     result.documents = await sink.count(ds_id)
     result.counts = SyncCounts(
@@ -288,6 +341,8 @@ async def _run(
     )
     result.enrichment_warnings = list(writer.warnings)
     result.watermark = result.started
+    last_prune = result.started if current is not None else request.listing.last_prune
+    result.listing = Listing(last_prune=last_prune, total=total)
     result.finished = datetime.now(UTC)
 
 
@@ -340,6 +395,13 @@ def _context(
         space_key=key,
         space_name=name,
     )
+
+
+def _created_since(watermark: datetime | None, items: list[Changed]) -> int:
+    """Items created since the last run started: they, not a restore or a move, explain a higher count."""
+    if watermark is None:
+        return 0
+    return sum(1 for item in items if item.created is not None and item.created >= watermark)
 
 
 def _numeric(cid: str) -> tuple[int, str]:

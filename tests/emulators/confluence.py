@@ -137,7 +137,7 @@ class ConfluenceState:
         self.dc_expand_cap = 200
         self.dc_plain_cap = 1000
         self.cloud_body_cap = 50
-        self.cloud_cap = 250
+        self.cloud_cap = 1000
         # When True a Cloud cursor reused with a different limit answers 400 instead of silently skipping.
         self.cloud_cursor_strict_limit = False
         self.requests: list[RequestRecord] = []
@@ -512,6 +512,9 @@ class _Parser:
     def __init__(self, text: str, tz: ZoneInfo, now: datetime) -> None:
         self.toks = tokenize_cql(text)
         self.i = 0
+        # Predicate -> the ids it can only match (from `id = / in` clauses): lets a search skip the full scan,
+        # as a real server's index would. Never changes an answer: the predicate still decides.
+        self.id_bounds: dict[Predicate, frozenset[str]] = {}
         self.tz = tz
         self.now = now
 
@@ -533,7 +536,7 @@ class _Parser:
             raise CqlError(f"expected {kind} at {tok.pos}, found {tok.value or tok.kind!r}")
         return tok
 
-    def parse(self) -> tuple[Predicate, list[tuple[str, bool]]]:
+    def parse(self) -> tuple[Predicate, list[tuple[str, bool]], frozenset[str] | None]:
         pred = self.parse_or()
         order: list[tuple[str, bool]] = []
         if self.is_kw("ORDER"):
@@ -555,7 +558,7 @@ class _Parser:
                 self.take()
         if self.peek().kind != "EOF":
             raise CqlError(f"unexpected {self.peek().value!r} at {self.peek().pos}")
-        return pred, order
+        return pred, order, self.id_bounds.get(pred)
 
     def parse_or(self) -> Predicate:
         parts = [self.parse_and()]
@@ -564,7 +567,10 @@ class _Parser:
             parts.append(self.parse_and())
         if len(parts) == 1:
             return parts[0]
-        return lambda c, s: any(p(c, s) for p in parts)
+        pred: Predicate = lambda c, s: any(p(c, s) for p in parts)  # noqa: E731
+        if all(p in self.id_bounds for p in parts):
+            self.id_bounds[pred] = frozenset().union(*(self.id_bounds[p] for p in parts))
+        return pred
 
     def parse_and(self) -> Predicate:
         parts = [self.parse_not()]
@@ -573,7 +579,11 @@ class _Parser:
             parts.append(self.parse_not())
         if len(parts) == 1:
             return parts[0]
-        return lambda c, s: all(p(c, s) for p in parts)
+        pred: Predicate = lambda c, s: all(p(c, s) for p in parts)  # noqa: E731
+        bounded = [self.id_bounds[p] for p in parts if p in self.id_bounds]
+        if bounded:
+            self.id_bounds[pred] = frozenset.intersection(*bounded)
+        return pred
 
     def parse_not(self) -> Predicate:
         if self.is_kw("NOT"):
@@ -671,6 +681,8 @@ class _Parser:
             return any((h.lower() if fold else h) in wanted_set for h in have)
 
         if op in ("=", "in"):
+            if fname == "id":
+                self.id_bounds[match] = frozenset(wanted_set)
             return match
         return lambda c, s: not match(c, s)
 
@@ -725,6 +737,13 @@ class _Parser:
 class CqlQuery:
     predicate: Predicate
     order: list[tuple[str, bool]]
+    id_bound: frozenset[str] | None = None  # the query can match only these ids (or numbers)
+
+    def candidates(self, state: ConfluenceState) -> list[Content]:
+        if self.id_bound is None:
+            return list(state.contents.values())
+        nums = {int(i.removeprefix("att")) for i in self.id_bound if i.removeprefix("att").isdigit()}
+        return [state.contents[n] for n in sorted(nums) if n in state.contents]
 
     def run(self, state: ConfluenceState, candidates: list[Content]) -> list[Content]:
         hits = sorted((c for c in candidates if self.predicate(c, state)), key=lambda c: c.num)
@@ -741,8 +760,8 @@ class CqlQuery:
 
 
 def parse_cql(text: str, tz: ZoneInfo, now: datetime) -> CqlQuery:
-    predicate, order = _Parser(text, tz, now).parse()
-    return CqlQuery(predicate, order)
+    predicate, order, id_bound = _Parser(text, tz, now).parse()
+    return CqlQuery(predicate, order, id_bound)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -862,6 +881,7 @@ class ConfluenceEmulator:
             web.get(p + "/space/{key}", self._space),
             web.get(p + "/content", self._contents),
             web.get(p + "/content/search", self._search),
+            web.get(p + "/search", self._generic_search),
             web.get(p + "/content/{id}", self._content),
             web.get(p + "/content/{id}/child/page", self._child_pages),
             web.get(p + "/content/{id}/child/attachment", self._child_attachments),
@@ -1378,12 +1398,12 @@ class ConfluenceEmulator:
             ]
             return self._paged(request, items, exp)
 
-    async def _search(self, request: web.Request) -> web.Response:
+    def _cql_page(self, request: web.Request, exp: ExpandTree) -> tuple[str, list[Content], int, int, int, str | None]:
+        """(cql, page of hits, start, limit, total, next link) of a CQL request, for both search routes."""
         state = self.state
         cql = request.query.get("cql", "")
         if not cql.strip():
-            return _error(400, "The CQL query parameter is required")
-        exp = _parse_expand(request)
+            raise _Reply(_error(400, "The CQL query parameter is required"))
         limit = self._effective_limit(request, exp)
         cursor = request.query.get("cursor") if self.cloud else None
         start = self._decode_cursor(cursor, limit, cql) if cursor else self._start(request)
@@ -1393,19 +1413,19 @@ class ConfluenceEmulator:
             except CqlError as exc:
                 bad = _error(400, f"Could not parse cql : {cql}")
                 bad.headers["X-Emulator-Cql-Error"] = quote(str(exc))
-                return bad
-            hits = query.run(state, [c for c in state.contents.values() if state.searchable(c)])
+                raise _Reply(bad) from exc
+            hits = query.run(state, [c for c in query.candidates(state) if state.searchable(c)])
             page = hits[start : start + limit]
             nxt = self._next_start(len(hits), start, limit, len(page))
-            results = [self._content_json(c, exp) for c in page]
         link = None
         if nxt is not None and self.cloud:
             link = self._link(request, next="true", cursor=self._cursor(nxt, limit, cql), limit=limit)
         elif nxt is not None:
             link = self._link(request, limit=limit, start=nxt)
-        body = self._list_json(request, results, start, limit, link)
-        # CQL search answers also say how many results match in all, and echo the query.
-        body["totalSize"] = len(hits)
+        return cql, page, start, limit, len(hits), link
+
+    def _search_extras(self, request: web.Request, body: JSON, cql: str, start: int, limit: int, total: int) -> None:
+        body["totalSize"] = total
         body["cqlQuery"] = cql
         body["searchDuration"] = 1
         if self.cloud and start > 0:
@@ -1413,6 +1433,47 @@ class ConfluenceEmulator:
             body["_links"]["prev"] = self._link(
                 request, prev="true", cursor=self._cursor(prev, limit, cql), limit=limit
             )
+
+    async def _search(self, request: web.Request) -> web.Response:
+        """`/content/search`: content objects. Data Center's answer also counts all hits (`totalSize`); Cloud's
+        (a ContentArray) does not."""
+        exp = _parse_expand(request)
+        cql, page, start, limit, total, link = self._cql_page(request, exp)
+        with self.state.lock:
+            results = [self._content_json(c, exp) for c in page]
+        body = self._list_json(request, results, start, limit, link)
+        if self.cloud:
+            if start > 0:
+                prev = max(0, start - limit)
+                body["_links"]["prev"] = self._link(
+                    request, prev="true", cursor=self._cursor(prev, limit, cql), limit=limit
+                )
+        else:
+            self._search_extras(request, body, cql, start, limit, total)
+        return web.json_response(body)
+
+    async def _generic_search(self, request: web.Request) -> web.Response:
+        """`/rest/api/search`: search results wrapping the content, with `totalSize` on both editions."""
+        exp = _parse_expand(request)
+        content_exp = exp.get("content", {})
+        cql, page, start, limit, total, link = self._cql_page(request, content_exp)
+        with self.state.lock:
+            results = []
+            for c in page:
+                content = self._content_json(c, content_exp)
+                results.append(
+                    {
+                        "content": content,
+                        "title": c.title,
+                        "excerpt": "",
+                        "url": content["_links"]["webui"],
+                        "entityType": "content",
+                        "lastModified": self._iso(c.when),
+                        "score": 1.0,
+                    }
+                )
+        body = self._list_json(request, results, start, limit, link)
+        self._search_extras(request, body, cql, start, limit, total)
         return web.json_response(body)
 
     async def _restrictions(self, request: web.Request) -> web.Response:

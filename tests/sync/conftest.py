@@ -14,6 +14,7 @@ import meilisearch
 import pytest
 
 from coco_operator.api.datasource import DatasourceSpec
+from coco_operator.prune import Listing
 from coco_operator.settings import Settings
 from coco_operator.sync import SyncRequest, SyncResult, run_sync
 from tests.emulators.confluence import ConfluenceEmulator, ConfluenceState
@@ -122,5 +123,6 @@ async def sync(
         token=token_for(emu),
         index=index,
         watermark=previous.watermark if previous and previous.succeeded else None,
+        listing=previous.listing if previous and previous.succeeded else Listing(),
     )
     return await run_sync(request, settings_for(meili, **settings))

@@ -13,6 +13,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from coco_operator.api.datasource import DatasourceSpec
+from coco_operator.prune import Listing
 from coco_operator.sync import SyncRequest, SyncResult, run_sync
 from tests.emulators.confluence import ConfluenceEmulator
 from tests.sync.conftest import MeiliServer, make_spec, settings_for, token_for
@@ -43,6 +44,7 @@ async def _sync(
         token=token_for(emu),
         index=index,
         watermark=previous.watermark if previous and previous.succeeded else None,
+        listing=previous.listing if previous and previous.succeeded else Listing(),
         labels=LABELS,
         enrichment_tokens=tokens or {},
     )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from coco_operator.prune import Listing
 from tests.emulators.confluence import ConfluenceEmulator
 from tests.sync.conftest import MeiliServer, make_spec, sync
 
@@ -59,9 +61,9 @@ async def test_incremental_sync_fetches_only_changes(
     unchanged = await sync(confluence, meili_server, index, spec, previous=full)
     assert unchanged.succeeded and unchanged.incremental
     assert unchanged.counts.pages == 0 and unchanged.counts.deleted == 0 and unchanged.documents == 60
-    # space + id listing + changed window: a small, bounded number of requests.
-    assert unchanged.requests <= 4, unchanged.requests
-    assert unchanged.requests < full.requests
+    # space, count and changed window: the count adds up, so no id listing.
+    assert unchanged.requests == 3, unchanged.requests
+    assert unchanged.prune_reason is None and full.prune_reason == "full sync"
 
     state = confluence.state
     state.update_page(ids[5], body="<p>now about narwhals</p>")
@@ -73,10 +75,48 @@ async def test_incremental_sync_fetches_only_changes(
     assert changed.succeeded and changed.incremental
     assert changed.counts.pages == 2  # the update and the new page
     assert changed.counts.deleted == 3
+    # 60 at the last run, 1 created, 59 now (archived pages still count): something left, so every id is listed.
+    assert changed.prune_reason and "59 items where 61 were expected" in changed.prune_reason
     docs = {d["metadata"]["content_id"]: d for d in meili_server.docs(index, DS)}
     assert "narwhals" in docs[ids[5]]["content"]
     assert new in docs and not {ids[6], ids[7], ids[8]} & set(docs)
     assert changed.watermark is not None and changed.watermark > unchanged.watermark  # type: ignore[operator]
+
+
+async def test_changes_a_count_cannot_see_wait_for_the_prune_interval(
+    cloud: ConfluenceEmulator, meili_server: MeiliServer, index: str
+) -> None:
+    state = cloud.state
+    state.set_now(datetime.now(UTC) - timedelta(days=3))  # written long before any window
+    ids = _fill(cloud, "CNT", 7)
+    state.add_space("OUT", "Elsewhere")
+    outsider = state.add_page("OUT", "Visitor", "<p>from another space</p>")
+    state.set_now(None)
+    spec = make_spec(cloud, "CNT")
+    first = await sync(cloud, meili_server, index, spec)
+    assert first.listing.total == 7 and first.listing.last_prune == first.started
+    # One page leaves, another arrives: the count stays at 7. Archiving edits nothing, and archived pages still
+    # count; an archived page in the window (here: one edited, then archived) is removed at once.
+    state.move_page(ids[4], "OUT")
+    state.move_page(outsider, "CNT")
+    state.archive(ids[5])
+    state.update_page(ids[6], body="<p>last words</p>")
+    state.archive(ids[6])
+    second = await sync(cloud, meili_server, index, spec, previous=first)
+    assert second.prune_reason is None, second.prune_reason
+    assert second.counts.pages == 1 and second.counts.deleted == 1
+    assert second.listing.last_prune == first.started
+    docs = {d["metadata"]["content_id"] for d in meili_server.docs(index, DS)}
+    assert {ids[4], ids[5], outsider} <= docs and ids[6] not in docs  # the leavers wait for the next listing
+    # Once the prune interval has passed since the last complete listing, the run lists every id.
+    stale = dataclasses.replace(second, listing=Listing(last_prune=first.started - timedelta(hours=2), total=7))
+    third = await sync(cloud, meili_server, index, spec, previous=stale)
+    assert third.prune_reason and "prune interval 1h0m0s" in third.prune_reason
+    assert third.counts.deleted == 2 and third.listing.last_prune == third.started
+    assert {d["metadata"]["content_id"] for d in meili_server.docs(index, DS)} == {*ids[:4], outsider}
+    # An interval of 0 lists on every run.
+    fourth = await sync(cloud, meili_server, index, spec, previous=third, prune_interval_seconds=0)
+    assert fourth.prune_reason and "prune interval 0" in fourth.prune_reason and fourth.counts.deleted == 0
 
 
 async def test_restored_content_comes_back_even_if_not_modified(

@@ -150,6 +150,7 @@ CHART_ENV = [
     "COCO_MAX_RUNNING_TIMEOUT_IN_SECONDS",
     "COCO_RETRY_DELAY_IN_MS",
     "COCO_MAX_CONCURRENT_RUNS",
+    "COCO_PRUNE_INTERVAL_SECONDS",
     "COCO_LOG_FORMAT",
     "COCO_METRICS_PORT",
     "COCO_HEALTH_PORT",
@@ -211,6 +212,7 @@ def test_default_render(helm: Path, henv: dict[str, str]) -> None:
         "COCO_MAX_RUNNING_TIMEOUT_IN_SECONDS": "1200",
         "COCO_RETRY_DELAY_IN_MS": "10000",
         "COCO_MAX_CONCURRENT_RUNS": "4",
+        "COCO_PRUNE_INTERVAL_SECONDS": "3600",
         "COCO_LOG_FORMAT": "json",
         "COCO_METRICS_PORT": "8000",
         "COCO_HEALTH_PORT": "8080",
@@ -398,6 +400,7 @@ def test_values_reach_the_pod(helm: Path, henv: dict[str, str]) -> None:
             "dispatcher.maxRunningTimeoutInSeconds": "60",
             "dispatcher.retryDelayInMs": "500",
             "dispatcher.maxConcurrentRuns": "2",
+            "sync.pruneIntervalSeconds": "0",
             "logFormat": "text",
             "nodeSelector.kubernetes\\.io/os": "linux",
             "tolerations[0].key": "dedicated",
@@ -423,6 +426,7 @@ def test_values_reach_the_pod(helm: Path, henv: dict[str, str]) -> None:
     assert env["COCO_MEILI_API_KEY"] == {"secretKeyRef": {"name": "meili", "key": "admin"}}
     assert (env["COCO_MAX_RUNNING_TIMEOUT_IN_SECONDS"], env["COCO_RETRY_DELAY_IN_MS"]) == ("60", "500")
     assert (env["COCO_MAX_CONCURRENT_RUNS"], env["COCO_LOG_FORMAT"]) == ("2", "text")
+    assert env["COCO_PRUNE_INTERVAL_SECONDS"] == "0"
     assert env["COCO_CONFLUENCE_CONCURRENCY"] == "8"
     assert pod["nodeSelector"] == {"kubernetes.io/os": "linux"}
     assert pod["tolerations"] == [{"key": "dedicated", "operator": "Exists"}]

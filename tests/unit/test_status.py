@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from coco_operator import status as st
 
@@ -109,3 +110,15 @@ def test_connector_status() -> None:
     assert st.get_condition(off, "Ready")["reason"] == "Disabled"  # type: ignore[index]
     unknown = st.connector_status({}, generation=1, processor="jira", enabled=True, known=False, datasources=0, now=T0)
     assert st.get_condition(unknown, "Stalled")["reason"] == "UnknownProcessor"  # type: ignore[index]
+
+
+def test_listing_facts_kept_for_the_next_run() -> None:
+    now = T0
+    kw: dict[str, Any] = dict(
+        generation=1, now=now, started=now, counts=COUNTS, documents=1, index="docs", space="DOCS", next_run=None
+    )
+    new = st.run_succeeded({}, last_prune=now - timedelta(minutes=5), source_items=42, **kw)
+    assert new["lastPruneTime"] == st.iso(now - timedelta(minutes=5)) and new["sourceItems"] == 42
+    # A site that stops counting drops the stale count, so the next run lists rather than trusting it.
+    again = st.run_succeeded(new, last_prune=now, source_items=None, **kw)
+    assert again["lastPruneTime"] == st.iso(now) and "sourceItems" not in again

@@ -244,6 +244,15 @@ class DatasourceStatus(ApiModel):
         default=None, description="Start of the last successful run; the next run fetches what changed since."
     )
     watermarkConfig: str | None = Field(default=None, description="Fingerprint of the config the watermark is for.")
+    lastPruneTime: datetime | None = Field(
+        default=None,
+        description="Start of the last run that listed every item and removed what Confluence no longer has.",
+    )
+    sourceItems: int | None = Field(
+        default=None,
+        description="Items in scope at the last run, as Confluence counts them; a change between runs that new "
+        "items do not explain makes the next run list every item to find deletions.",
+    )
     lastSyncRunId: str | None = Field(default=None, description="Id of the last run a sync Job reported (Job mode).")
     lastHandledSyncRequest: str | None = Field(
         default=None, description="Value of the coco.rs/sync-requested-at annotation last handled."

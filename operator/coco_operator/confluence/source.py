@@ -15,6 +15,7 @@ from typing import Any
 
 from coco_operator.confluence.client import ConfluenceClient, cql_quote
 from coco_operator.errors import ConfluenceUnavailableError, SpaceNotFoundError, SyncError
+from coco_operator.status import parse_time
 
 # Fields a document needs, all in the body fetch so no per-item request is needed.
 CONTENT_EXPAND = "body.storage,version,space,history,ancestors,metadata.labels"
@@ -30,6 +31,15 @@ GATEWAY_TIMEOUT = frozenset({504})
 class SpaceInfo:
     key: str
     name: str
+
+
+@dataclass(frozen=True)
+class Changed:
+    """An item of the changed window."""
+
+    version: int | None
+    created: datetime | None
+    current: bool  # False: archived (or otherwise no longer current) since the last run
 
 
 def cql_date(when: datetime) -> str:
@@ -84,15 +94,30 @@ class ConfluenceSource:
                 out[str(item["id"])] = str(item.get("type", "page"))
         return out
 
-    async def changed_since(self, types: Iterable[str], since: datetime) -> dict[str, int | None]:
-        """Ids and versions of content modified at or after `since` (id -> version number)."""
-        out: dict[str, int | None] = {}
+    async def changed_since(self, types: Iterable[str], since: datetime) -> dict[str, Changed]:
+        """Content modified at or after `since`: id -> version, creation time and whether it is still current."""
+        out: dict[str, Changed] = {}
         cql = f"{self.scope(types)} AND lastmodified >= {cql_quote(cql_date(since))} order by id"
-        params = {"cql": cql, "expand": "version", "limit": VERSION_PAGE_LIMIT}
+        params = {"cql": cql, "expand": "version,history", "limit": VERSION_PAGE_LIMIT}
         async for item in self.client.paginate("/content/search", params):
-            if item.get("status", "current") == "current":
-                out[str(item["id"])] = (item.get("version") or {}).get("number")
+            out[str(item["id"])] = changed_item(item)
         return out
+
+    async def count(self, types: Iterable[str]) -> int | None:
+        """How many items the scope holds, as the site's search counts them; None if the site does not say.
+
+        The generic search answers `totalSize` on both editions (Cloud's content search does not).
+        """
+        try:
+            page = await self.client.get_json("/search", {"cql": self.scope(types), "limit": 1})
+        except SpaceNotFoundError:  # a site without the generic search
+            return None
+        except ConfluenceUnavailableError as exc:
+            if exc.status_code == 400:
+                return None
+            raise
+        total = page.get("totalSize")
+        return total if isinstance(total, int) and not isinstance(total, bool) and total >= 0 else None
 
     async def _fetch_batch(self, ids: list[str]) -> list[dict[str, Any]]:
         """Bodies of one batch; a 504 (large bodies timing out) splits the batch until single items."""
@@ -148,9 +173,13 @@ class ConfluenceSource:
             for task in pending:
                 task.cancel()
 
-    async def attachments(self) -> AsyncIterator[dict[str, Any]]:
-        """Current attachments of the scope, with the metadata a document needs."""
-        cql = self.scope(["attachment"]) + " order by id"
+    async def attachments(self, since: datetime | None = None) -> AsyncIterator[dict[str, Any]]:
+        """Current attachments of the scope (modified at or after `since`, if given), with the metadata a document
+        needs."""
+        cql = self.scope(["attachment"])
+        if since is not None:
+            cql += f" AND lastmodified >= {cql_quote(cql_date(since))}"
+        cql += " order by id"
         seen: set[str] = set()
         async for item in self.client.paginate(
             "/content/search", {"cql": cql, "expand": ATTACHMENT_EXPAND, "limit": VERSION_PAGE_LIMIT}
@@ -173,6 +202,19 @@ class ConfluenceSource:
 
     async def download(self, attachment: dict[str, Any], max_bytes: int) -> bytes:
         return await self.client.get_bytes(self.download_url(attachment), max_bytes=max_bytes)
+
+
+def changed_item(item: dict[str, Any]) -> Changed:
+    history = item.get("history") or {}
+    try:
+        created = parse_time(history.get("createdDate"))
+    except ValueError:
+        created = None  # unknown: never counted as created, so a higher count leads to a full listing
+    return Changed(
+        version=(item.get("version") or {}).get("number"),
+        created=created,
+        current=item.get("status", "current") == "current",
+    )
 
 
 def attachment_media_type(attachment: dict[str, Any]) -> str:

@@ -32,6 +32,7 @@ _FORWARDED = (
     "confluence_concurrency",
     "confluence_max_retry_seconds",
     "incremental_overlap_seconds",
+    "prune_interval_seconds",
     "extraction_timeout_seconds",
     "attachment_max_bytes",
     "progress_interval_seconds",

@@ -45,6 +45,8 @@ def finished_status(
             incremental=result.incremental,
             watermark=result.watermark,
             watermark_config=config_fingerprint(spec, index),
+            last_prune=result.listing.last_prune,
+            source_items=result.listing.total,
             skipped_items=result.skipped_items,
             enrichment_warnings=result.enrichment_warnings,
         )

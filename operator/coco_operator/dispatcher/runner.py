@@ -27,7 +27,15 @@ from coco_operator.dispatcher.outcome import finished_status
 from coco_operator.dispatcher.schedule import Pause, connector_pause, next_run, parse_duration, spec_pause
 from coco_operator.errors import ConfigurationError, ConnectorError, SyncError, SyncTimeoutError
 from coco_operator.settings import Settings
-from coco_operator.sync import Progress, SyncRequest, SyncResult, index_for, prior_watermark, run_sync
+from coco_operator.sync import (
+    Progress,
+    SyncRequest,
+    SyncResult,
+    index_for,
+    prior_listing,
+    prior_watermark,
+    run_sync,
+)
 
 log = logging.getLogger(__name__)
 
@@ -354,6 +362,7 @@ class Worker:
                 token=token,
                 index=index,
                 watermark=prior_watermark(self.status, spec, index),
+                listing=prior_listing(self.status, spec, index),
                 ca_pem=ca_pem,
                 labels=dict(self.body.get("metadata", {}).get("labels") or {}),
                 enrichment_tokens=hook_tokens,

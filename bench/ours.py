@@ -1,6 +1,7 @@
 """Driver for coco-operator's own sync in a measured child process (the `sync` CLI has no watermark input).
 
-    python -m bench.ours DATASOURCE.yaml --meili-url URL --meili-key KEY --index IDX [--watermark ISO] [--no-sink]
+    python -m bench.ours DATASOURCE.yaml --meili-url URL --meili-key KEY --index IDX [--watermark ISO]
+        [--last-prune ISO --source-items N] [--no-sink]
 
 Runs :func:`coco_operator.sync.run_sync` once, as `coco-operator sync` does, optionally incremental (from a
 watermark) or with the Meilisearch sink replaced by one that maps documents and discards them (``--no-sink``: the
@@ -71,10 +72,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--index", default="bench")
     parser.add_argument("--watermark", help="ISO time of the previous successful run: makes the run incremental")
     parser.add_argument("--no-sink", action="store_true", help="map documents but do not write them anywhere")
+    parser.add_argument("--last-prune", help="ISO start of the last run that listed every id (status.lastPruneTime)")
+    parser.add_argument("--source-items", type=int, help="the scope's count at the previous run (status.sourceItems)")
     args = parser.parse_args(argv)
 
     from coco_operator import sync as sync_module
     from coco_operator.api.datasource import DatasourceSpec
+    from coco_operator.prune import Listing
     from coco_operator.settings import Settings
 
     if args.no_sink:
@@ -83,7 +87,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     spec = DatasourceSpec.model_validate(body["spec"])
     settings = Settings(meili_url=args.meili_url, meili_api_key=args.meili_key, meili_index=args.index)
     watermark = datetime.fromisoformat(args.watermark) if args.watermark else None
-    request = sync_module.SyncRequest(DATASOURCE_ID, spec, args.token, args.index, watermark=watermark)
+    listing = Listing(
+        last_prune=datetime.fromisoformat(args.last_prune) if args.last_prune else None, total=args.source_items
+    )
+    request = sync_module.SyncRequest(DATASOURCE_ID, spec, args.token, args.index, watermark=watermark, listing=listing)
     t0 = time.monotonic()
     result = asyncio.run(sync_module.run_sync(request, settings))
     elapsed = time.monotonic() - t0
@@ -98,6 +105,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "requests": result.requests,
         "started": result.started.isoformat(),
         "watermark": result.watermark.isoformat() if result.watermark else None,
+        "pruneReason": result.prune_reason,
+        "lastPruneTime": result.listing.last_prune.isoformat() if result.listing.last_prune else None,
+        "sourceItems": result.listing.total,
         "maxrss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
     print(json.dumps(report))

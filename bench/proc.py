@@ -59,16 +59,47 @@ def _last_json(text: str) -> dict[str, Any]:
     return {}
 
 
+def _rss_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def _tree_rss_kib(pid: int) -> int:
+    """RSS of `pid` and all its descendants now (text workers are child processes of a sync)."""
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        total += _rss_kib(current)
+        try:
+            with open(f"/proc/{current}/task/{current}/children") as fh:
+                todo.extend(int(child) for child in fh.read().split())
+        except (OSError, ValueError):
+            continue
+    return total
+
+
 def run_measured(cmd: Sequence[str], *, env: dict[str, str] | None = None, timeout_s: float = 1800) -> Measured:
-    """Run `cmd` and reap it with wait4, so peak RSS and CPU are this child's own (not the max over children)."""
+    """Run `cmd` and reap it with wait4: CPU is the child's and its children's.
+
+    Peak RSS is the larger of the child's own peak (wait4) and the highest sum over the child and its descendants
+    seen by sampling every 20 ms, so worker processes count, added to the main process, not hidden behind it.
+    """
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t0 = time.monotonic()
         proc = subprocess.Popen(list(cmd), stdout=out, stderr=err, env=env, cwd=REPO, start_new_session=True)
         timed_out = False
+        tree_peak_kib = 0
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break
+            tree_peak_kib = max(tree_peak_kib, _tree_rss_kib(proc.pid))
             if time.monotonic() - t0 > timeout_s:
                 timed_out = True
                 with contextlib.suppress(ProcessLookupError):
@@ -86,7 +117,7 @@ def run_measured(cmd: Sequence[str], *, env: dict[str, str] | None = None, timeo
         cmd=list(cmd),
         returncode=proc.returncode,
         wall_s=wall,
-        maxrss_mb=usage.ru_maxrss / 1024,  # KiB on Linux
+        maxrss_mb=max(usage.ru_maxrss, tree_peak_kib) / 1024,  # KiB on Linux
         cpu_s=usage.ru_utime + usage.ru_stime,
         stdout=stdout,
         stderr=stderr,

@@ -9,6 +9,7 @@ from typing import Any
 from bench.results import (
     FULL,
     INC_CHANGED,
+    INC_LISTING,
     INC_UNCHANGED,
     OURS,
     PAGES,
@@ -20,7 +21,7 @@ from bench.results import (
 )
 
 PEERS = tuple(PEER_LABELS)
-SCENARIO_ORDER = (FULL, INC_UNCHANGED, INC_CHANGED, PAGES, PAGES_NOSINK, PEER_LOAD)
+SCENARIO_ORDER = (FULL, INC_UNCHANGED, INC_LISTING, INC_CHANGED, PAGES, PAGES_NOSINK, PEER_LOAD)
 TOOL_ORDER = (OURS, *PEERS)
 
 
@@ -164,7 +165,15 @@ def goals(results: Results) -> list[Goal]:
         if full and inc and full.ok and inc.ok and full.requests and inc.requests is not None:
             pct = 100 * inc.requests / full.requests
             verdicts.append(pct < 2)
-            parts.append(f"{size:,} pages: {pct:.1f}% ({inc.requests} of {full.requests} requests)")
+            text = f"{size:,} pages: {pct:.1f}% ({inc.requests} of {full.requests} requests"
+            if full.requests < 50:
+                floor = 100 / full.requests
+                text += f"; 2% is under one request: the least any incremental run can send is {floor:.1f}%"
+            listing = results.find(size, OURS, INC_LISTING)
+            if listing and listing.ok and listing.requests is not None:
+                share = 100 * listing.requests / full.requests
+                text += f"; the hourly run that lists every id: {listing.requests}, {share:.1f}%"
+            parts.append(text + ")")
     out.append(
         Goal(
             "Unchanged incremental sync under 2% of the requests of a full sync",

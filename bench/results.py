@@ -15,6 +15,7 @@ from bench.proc import REPO
 OURS = "coco-operator"
 FULL = "full sync (pages, blog posts, attachments)"
 INC_UNCHANGED = "incremental sync, nothing changed"
+INC_LISTING = "incremental sync, nothing changed, hourly full listing"
 INC_CHANGED = "incremental sync, 1% of pages changed"
 PAGES = "full sync, pages only"
 PAGES_NOSINK = "full sync, pages only, no sink"
@@ -57,7 +58,7 @@ class Run:
     @property
     def docs_per_s(self) -> float | None:
         """Documents produced per second, for full syncs and peer loads (not incremental runs)."""
-        if not self.ok or not self.seconds or not self.documents or self.scenario in (INC_UNCHANGED, INC_CHANGED):
+        if not self.ok or not self.seconds or not self.documents or self.scenario in (INC_UNCHANGED, INC_LISTING, INC_CHANGED):
             return None
         return self.documents / self.seconds
 

@@ -34,6 +34,7 @@ from bench.proc import PYTHON, REPO, Service, http_json, run_measured
 from bench.results import (
     FULL,
     INC_CHANGED,
+    INC_LISTING,
     INC_UNCHANGED,
     OURS,
     PAGES,
@@ -128,6 +129,16 @@ class SizeRun:
         return run, rep
 
 
+def _after(report: dict[str, Any]) -> list[str]:
+    """`bench.ours` arguments for the run after the one that printed `report`: what it would have left in status."""
+    args = ["--watermark", str(report["watermark"])]
+    if report.get("lastPruneTime"):
+        args += ["--last-prune", str(report["lastPruneTime"])]
+    if report.get("sourceItems") is not None:
+        args += ["--source-items", str(report["sourceItems"])]
+    return args
+
+
 def _datasource_file(path: Path, endpoint: str, *, blogposts: bool, attachments: bool) -> Path:
     from bench.ours import datasource_yaml
 
@@ -158,25 +169,24 @@ def run_size(
         cli = [PYTHON, "-m", "coco_operator.cli", "sync", "--json", "-q", "--token-file", str(sr.token_file), *meili]
         ours = [PYTHON, "-m", "bench.ours", *meili]
 
-        # Full sync with the CLI; its watermark would be the run's start, a moment after this (earlier = safe).
-        watermark = datetime.now(UTC).isoformat()
-        run, _ = sr.measure(OURS, FULL, [*cli, "--index", "bench_full", str(ds_full)], OURS_TIMEOUT_S)
+        # Full sync with the CLI; each later run starts from what the one before left in status (`_after`).
+        run, rep = sr.measure(OURS, FULL, [*cli, "--index", "bench_full", str(ds_full)], OURS_TIMEOUT_S)
         runs.append(run)
         if run.ok:
             run, rep = sr.measure(
-                OURS,
-                INC_UNCHANGED,
-                [*ours, "--index", "bench_full", "--watermark", watermark, str(ds_full)],
-                OURS_TIMEOUT_S,
+                OURS, INC_UNCHANGED, [*ours, "--index", "bench_full", *_after(rep), str(ds_full)], OURS_TIMEOUT_S
             )
             runs.append(run)
-            watermark = rep.get("watermark") or watermark
+            # The same run when the prune interval is due (or the count did not add up): every id is listed.
+            due = [a for a in _after(rep) if a not in ("--last-prune", rep.get("lastPruneTime"))]
+            run, rep = sr.measure(
+                OURS, INC_LISTING, [*ours, "--index", "bench_full", *due, str(ds_full)], OURS_TIMEOUT_S
+            )
+            run.note = f"listed every id: {rep.get('pruneReason')}"
+            runs.append(run)
             changed = http_json(f"{sr.admin}/change?fraction=0.01", "POST")
             run, _ = sr.measure(
-                OURS,
-                INC_CHANGED,
-                [*ours, "--index", "bench_full", "--watermark", watermark, str(ds_full)],
-                OURS_TIMEOUT_S,
+                OURS, INC_CHANGED, [*ours, "--index", "bench_full", *_after(rep), str(ds_full)], OURS_TIMEOUT_S
             )
             run.note = f"{changed['changed']} pages edited"
             runs.append(run)

@@ -81,10 +81,12 @@ def request_kind(record: RequestRecord) -> str:
         if "body" in expand:
             return "search (bodies)"
         if "type in (attachment)" in cql or "type = attachment" in cql:
-            return "search (attachments)"
+            return "search (changed attachments)" if "lastmodified" in cql else "search (attachments)"
         if "lastmodified" in cql:
             return "search (changed)"
         return "search (ids)"
+    if path == "/rest/api/search":
+        return "search (count)"
     if path == "/rest/api/content":
         return "content list (bodies)" if "body" in record.query.get("expand", "") else "content list"
     if path.startswith("/rest/api/space"):

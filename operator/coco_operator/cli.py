@@ -16,6 +16,7 @@ import yaml
 from pydantic import ValidationError
 
 from coco_operator import __version__, logs
+from coco_operator import status as st
 from coco_operator.api.datasource import DatasourceSpec
 from coco_operator.dispatcher.schedule import format_duration
 from coco_operator.settings import Settings
@@ -151,12 +152,17 @@ def _summary(ds_id: str, index: str, result: SyncResult) -> dict[str, Any]:
         "documents": result.documents,
         "requests": result.requests,
         "skipped": result.skipped_items,
+        "incremental": result.incremental,
+        "watermark": st.iso(result.watermark),
+        # Why the run listed every id to find deletions (null: a count of the scope showed nothing left).
+        "pruneReason": result.prune_reason,
+        "lastPruneTime": st.iso(result.listing.last_prune),
+        "sourceItems": result.listing.total,
     }
 
 
 async def _sync_in_cluster(args: argparse.Namespace, progress: ProgressLine) -> tuple[str, str, SyncResult]:
     """Job mode: the Datasource comes from the API server and the outcome goes into its status."""
-    from coco_operator import status as st
     from coco_operator.controller.kube import KubeApi, load_config
     from coco_operator.dispatcher.outcome import finished_status
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from coco_operator.confluence.source import attachment_media_type, attachment_size
 from coco_operator.confluence.storage_text import storage_to_text
+from coco_operator.confluence.text_workers import storage_of
 
 DOCUMENT_TYPES = ("page", "blogpost", "attachment")
 
@@ -89,13 +90,16 @@ def remember_users(item: dict[str, Any], users: dict[str, str]) -> None:
 
 
 def content_document(
-    item: dict[str, Any], ctx: MappingContext, *, users: Mapping[str, str] | None = None
+    item: dict[str, Any],
+    ctx: MappingContext,
+    *,
+    users: Mapping[str, str] | None = None,
+    text: str | None = None,
 ) -> dict[str, Any]:
-    """A page or blog post."""
+    """A page or blog post; `text` is its body as text if already converted (by a worker process)."""
     doc_type = "blogpost" if item.get("type") == "blogpost" else "page"
     doc = _common(item, ctx, doc_type)
-    storage = (((item.get("body") or {}).get("storage")) or {}).get("value") or ""
-    content = storage_to_text(storage, users=users)
+    content = storage_to_text(storage_of(item), users=users) if text is None else text
     doc["content"] = content
     doc["size"] = len(content.encode())
     return doc

@@ -73,7 +73,12 @@ class Settings(BaseSettings):
         default=False, description="Allow plain http:// Confluence endpoints (tokens would travel unencrypted)."
     )
     http_timeout_seconds: float = Field(default=30, gt=0, description="Timeout of one Confluence request.")
-    confluence_concurrency: int = Field(default=4, ge=1, description="Concurrent Confluence requests per run.")
+    confluence_concurrency: int = Field(
+        default=8,
+        ge=1,
+        le=64,
+        description="Concurrent Confluence requests per run (429 answers slow a run down by their Retry-After).",
+    )
     confluence_max_retry_seconds: float = Field(
         default=300, gt=0, description="Give up after retrying one request for this long."
     )
@@ -88,6 +93,13 @@ class Settings(BaseSettings):
         ge=0,
         description="An incremental run lists every id to find deletions at least this often (0: every run); "
         "in between a count of the scope tells whether anything left.",
+    )
+    text_workers: int = Field(
+        default=2,
+        ge=0,
+        le=16,
+        description="Processes per large run (500+ pages to fetch) that turn pages into text while the run keeps "
+        "downloading; 0: convert in the run's own process.",
     )
     extraction_timeout_seconds: float = Field(default=30, gt=0, description="Max time to extract one attachment.")
     attachment_max_bytes: int = Field(default=10_000_000, ge=0, description="Larger attachments: metadata only.")

@@ -16,7 +16,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,6 +34,7 @@ from coco_operator.confluence.source import (
     attachment_size,
     changed_item,
 )
+from coco_operator.confluence.text_workers import MIN_ITEMS, TextWorkers, with_text
 from coco_operator.documents import (
     MappingContext,
     attachment_document,
@@ -44,6 +45,7 @@ from coco_operator.documents import (
 )
 from coco_operator.enrich import EnrichContext, EnrichingWriter
 from coco_operator.errors import AuthenticationError, ConfigurationError, SyncError
+from coco_operator.prefetch import Prefetch
 from coco_operator.prune import Listing, prune_reason
 from coco_operator.search.sink import MeiliSink
 from coco_operator.settings import Settings
@@ -157,6 +159,7 @@ async def run_sync(
     progress: Progress | None = None,
     on_response: RequestHook | None = None,
     on_wait: Callable[[float], None] | None = None,
+    text_workers: TextWorkers | None = None,
 ) -> SyncResult:
     """Run one sync. Raises nothing for known failures: they come back in `result.error`."""
     result = SyncResult(started=datetime.now(UTC))
@@ -196,7 +199,9 @@ async def run_sync(
     t0 = time.monotonic()
     try:
         async with client:
-            await _run(request, settings, client, source, sink, result, progress or (lambda phase, n: None))
+            await _run(
+                request, settings, client, source, sink, result, progress or (lambda phase, n: None), text_workers
+            )
     except SyncError as exc:
         result.error = exc
         result.finished = datetime.now(UTC)
@@ -221,16 +226,45 @@ async def _run(
     sink: MeiliSink,
     result: SyncResult,
     report: Progress,
+    shared_workers: TextWorkers | None,
+) -> None:
+    # A full run lists every id anyway: its listing starts now, alongside the first requests.
+    listed: dict[str, str] = {}
+    prefetch = None
+    if request.watermark is None:
+        prefetch = Prefetch(source.list_current(content_types(request.spec), into=listed))
+    try:
+        await _run_steps(request, settings, client, source, sink, result, report, shared_workers, prefetch, listed)
+    finally:
+        if prefetch is not None:
+            await prefetch.aclose()
+
+
+async def _run_steps(
+    request: SyncRequest,
+    settings: Settings,
+    client: ConfluenceClient,
+    source: ConfluenceSource,
+    sink: MeiliSink,
+    result: SyncResult,
+    report: Progress,
+    shared_workers: TextWorkers | None,
+    prefetch: Prefetch[str] | None,
+    listed: dict[str, str],
 ) -> None:
     config = request.spec.connector.config
     ds_id = request.datasource_id
     report("Connecting", 0)
-    spaces = await source.space_infos()
-    await sink.prepare(embedders=meili_embedders(request.spec.embedders, dict(request.embedder_keys)) or None)
-    indexed = await sink.versions_of(ds_id)  # doc id -> version in the index
     types = content_types(request.spec)
+    embedders = meili_embedders(request.spec.embedders, dict(request.embedder_keys)) or None
+    # Independent first requests go out together: at 50 ms a request, round trips are most of a small run.
+    spaces, total, _ = await asyncio.gather(
+        source.space_infos(),
+        source.count(types + (["attachment"] if config.enable_attachments else [])),
+        sink.prepare(embedders=embedders),
+    )
+    indexed = await sink.versions_of(ds_id)  # doc id -> version in the index
     report("Listing", 0)
-    total = await source.count(types + (["attachment"] if config.enable_attachments else []))
     changed: dict[str, Changed] = {}
     window_attachments: list[dict[str, Any]] | None = None  # incremental runs: attachments changed since
     if request.watermark is not None:
@@ -251,21 +285,26 @@ async def _run(
     result.prune_reason = reason
     if reason is not None:
         log.info("sync of %s lists every id to find deletions: %s", ds_id, reason)
-    current = await source.list_current(types) if reason is not None else None
-    doc_ids = {document_id(ds_id, cid): cid for cid in current or ()}
-    if not result.incremental:
-        to_fetch = sorted(current or (), key=_numeric)
+    current: dict[str, str] | None = {} if reason is not None else None  # id -> type, once listed
+    to_fetch: Iterable[str] | AsyncIterable[str]
+    if prefetch is not None:
+        # A full run fetches everything it lists: bodies are requested while the listing goes on.
+        current, to_fetch = listed, prefetch
+        expected = total if total is not None else MIN_ITEMS
     else:
+        if current is not None:
+            async for _ in source.list_current(types, into=current):
+                pass
         wanted = {
             cid for cid, ch in changed.items() if ch.current and indexed.get(document_id(ds_id, cid)) != ch.version
         }
         if current is not None:
-            wanted |= {cid for did, cid in doc_ids.items() if did not in indexed}
+            wanted |= {cid for cid in current if document_id(ds_id, cid) not in indexed}
             wanted &= set(current)
         to_fetch = sorted(wanted, key=_numeric)
+        expected = len(to_fetch)
     counts = {"pages": 0, "blogposts": 0, "attachments": 0, "skipped": 0}
     users: dict[str, str] = {}
-    seen = set(doc_ids)
     done = 0
     writer = EnrichingWriter(
         request.spec.enrichment,
@@ -279,14 +318,22 @@ async def _run(
         batch_size=ENRICH_BATCH,
     )
     report("Indexing", 0)
-    async for item in source.fetch_contents(to_fetch):
-        remember_users(item, users)
-        ctx = _context(request, client, spaces, item)
-        doc = content_document(item, ctx, users=users)
-        await writer.add(doc)
-        counts[count_key(doc["type"])] += 1
-        done += 1
-        report("Indexing", done)
+    workers = None
+    if settings.text_workers and expected >= MIN_ITEMS:
+        workers = shared_workers or TextWorkers(settings.text_workers)
+        workers.start()
+    try:
+        async for item, text in with_text(source.fetch_batches(to_fetch), users, workers, remember_users):
+            ctx = _context(request, client, spaces, item)
+            doc = content_document(item, ctx, users=users, text=text)
+            await writer.add(doc)
+            counts[count_key(doc["type"])] += 1
+            done += 1
+            report("Indexing", done)
+    finally:
+        if workers is not None and workers is not shared_workers:
+            await workers.close()
+    seen = {document_id(ds_id, cid) for cid in current or ()}
     if config.enable_attachments:
         # Downloads run `concurrency` at a time (each is a redirect and a file on Cloud); documents keep list order.
         window: list[dict[str, Any]] = []
@@ -302,7 +349,7 @@ async def _run(
             window.clear()
             report("Indexing", done)
 
-        async def listed() -> AsyncIterator[dict[str, Any]]:
+        async def to_index() -> AsyncIterator[dict[str, Any]]:
             if current is None and window_attachments is not None:
                 for att in window_attachments:
                     yield att
@@ -310,7 +357,7 @@ async def _run(
                 async for att in source.attachments():
                     yield att
 
-        async for att in listed():
+        async for att in to_index():
             did = document_id(ds_id, str(att["id"]))
             seen.add(did)
             version = (att.get("version") or {}).get("number")

@@ -255,3 +255,26 @@ async def test_attachments_extracted_skipped_and_counted(
     again = await sync(confluence, meili_server, index, spec, previous=result, attachment_max_bytes=50_000)
     assert again.counts.attachments == 0
     assert not any("download" in r.path or "/media/" in r.path for r in state.requests[before:])
+
+
+async def test_text_workers_index_the_same_documents(
+    cloud: ConfluenceEmulator, meili_server: MeiliServer, index: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from coco_operator import sync as sync_module
+
+    state = cloud.state
+    state.add_space("TXW", "Workers")
+    mention = f'<ac:link><ri:user ri:account-id="{state.default_user.account_id}"/></ac:link>'
+    for i in range(40):
+        state.add_page("TXW", f"Page {i}", f"<h2>Part {i}</h2><p>{mention} wrote <b>{i}</b></p><ul><li>x</li></ul>")
+    monkeypatch.setattr(sync_module, "MIN_ITEMS", 10)  # the worker path, on a small space
+    spec = make_spec(cloud, "TXW")
+    inline = await sync(cloud, meili_server, index, spec, ds_id="ns/inline", text_workers=0)
+    pooled = await sync(cloud, meili_server, index, spec, ds_id="ns/pooled", text_workers=2)
+    assert inline.succeeded and pooled.succeeded and pooled.counts.pages == inline.counts.pages == 40
+
+    def contents(ds: str) -> dict[str, str]:
+        return {d["metadata"]["content_id"]: d["content"] for d in meili_server.docs(index, ds)}
+
+    assert contents("ns/pooled") == contents("ns/inline")
+    assert "@Admin wrote 39" in contents("ns/pooled")[state.contents[max(state.contents)].id]

@@ -390,7 +390,7 @@ def test_values_reach_the_pod(helm: Path, henv: dict[str, str]) -> None:
         helm,
         henv,
         "--set-string",
-        "extraEnv[0].value=8",
+        "extraEnv[0].value=4",
         values={
             "image.tag": "v9",
             "meilisearch.url": "https://meili.search.svc:7700",
@@ -427,7 +427,7 @@ def test_values_reach_the_pod(helm: Path, henv: dict[str, str]) -> None:
     assert (env["COCO_MAX_RUNNING_TIMEOUT_IN_SECONDS"], env["COCO_RETRY_DELAY_IN_MS"]) == ("60", "500")
     assert (env["COCO_MAX_CONCURRENT_RUNS"], env["COCO_LOG_FORMAT"]) == ("2", "text")
     assert env["COCO_PRUNE_INTERVAL_SECONDS"] == "0"
-    assert env["COCO_CONFLUENCE_CONCURRENCY"] == "8"
+    assert env["COCO_CONFLUENCE_CONCURRENCY"] == "4"
     assert pod["nodeSelector"] == {"kubernetes.io/os": "linux"}
     assert pod["tolerations"] == [{"key": "dedicated", "operator": "Exists"}]
     term = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]

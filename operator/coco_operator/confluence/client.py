@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import json
+import functools
 import logging
 import random
 import ssl
@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+import orjson
 
 from coco_operator.errors import (
     AuthenticationError,
@@ -118,7 +119,7 @@ class ConfluenceClient:
             # Proxies and SSL_CERT_FILE come from the environment; a CA bundle from a Secret adds to the
             # system trust store. Verification is never turned off.
             trust_env=True,
-            verify=_ssl_context(ca_pem) if ca_pem else True,
+            verify=_ssl_context(ca_pem) if ca_pem else _default_ssl_context(),
         )
         self._limit = asyncio.Semaphore(concurrency)
         self._max_retry_s = max_retry_s
@@ -200,8 +201,8 @@ class ConfluenceClient:
             response = await self._send(url, params, fail_fast)
             _raise_for_status(response, self.site)
             try:
-                data = response.json()
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                data = orjson.loads(response.content)  # a run decodes tens of MB: orjson is ~3x faster
+            except (orjson.JSONDecodeError, UnicodeDecodeError) as exc:
                 if malformed_retries > 0:
                     malformed_retries -= 1
                     continue
@@ -250,6 +251,13 @@ class ConfluenceClient:
         return await self.get_json(f"/space/{key}")
 
 
+@functools.cache
+def _default_ssl_context() -> ssl.SSLContext:
+    """The default trust store (and SSL_CERT_FILE/SSL_CERT_DIR), loaded once: about 25 ms for each run otherwise."""
+    return httpx.create_ssl_context(trust_env=True)
+
+
+@functools.lru_cache(maxsize=32)
 def _ssl_context(ca_pem: str) -> ssl.SSLContext:
     ctx = ssl.create_default_context()
     try:

@@ -8,7 +8,7 @@ window), then bodies only for what must be (re)indexed, fetched in bounded-concu
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -85,14 +85,18 @@ class ConfluenceSource:
             cql += f" AND ({self.cql_filter})"
         return cql
 
-    async def list_current(self, types: Iterable[str]) -> dict[str, str]:
-        """Ids of current content (id -> type). No expansions: the cheapest listing there is."""
-        out: dict[str, str] = {}
+    async def list_current(self, types: Iterable[str], into: dict[str, str] | None = None) -> AsyncIterator[str]:
+        """Ids of current content, as each page of the listing arrives, each once; also kept in `into` (id -> type).
+
+        No expansions: the cheapest listing there is.
+        """
+        out = {} if into is None else into
         cql = self.scope(types) + " order by id"
         async for item in self.client.paginate("/content/search", {"cql": cql, "limit": ID_PAGE_LIMIT}):
-            if item.get("status", "current") == "current":
-                out[str(item["id"])] = str(item.get("type", "page"))
-        return out
+            cid = str(item["id"])
+            if item.get("status", "current") == "current" and cid not in out:
+                out[cid] = str(item.get("type", "page"))
+                yield cid
 
     async def changed_since(self, types: Iterable[str], since: datetime) -> dict[str, Changed]:
         """Content modified at or after `since`: id -> version, creation time and whether it is still current."""
@@ -137,38 +141,45 @@ class ConfluenceSource:
             half = len(ids) // 2
             return await self._fetch_batch(ids[:half]) + await self._fetch_batch(ids[half:])
 
-    async def fetch_contents(self, ids: Sequence[str]) -> AsyncIterator[dict[str, Any]]:
-        """Full items for `ids`; each id at most once.
+    async def fetch_batches(self, ids: Iterable[str] | AsyncIterable[str]) -> AsyncIterator[list[dict[str, Any]]]:
+        """Full items for `ids`, a batch at a time; each id at most once.
 
-        Up to `concurrency` batches are in flight at any time and a finished batch is handed on at once, so the
-        caller maps documents while the next requests are on the wire (a window that waits for its slowest batch
-        would leave the connection idle).
+        `ids` may still be arriving (a listing in progress): batches start as soon as they are full. Up to
+        `concurrency` batches are in flight at any time and a finished batch is handed on at once, so the caller
+        maps documents while the next requests are on the wire (a window that waits for its slowest batch would
+        leave the connection idle).
         """
-        batches = iter([list(ids[i : i + BODY_BATCH]) for i in range(0, len(ids), BODY_BATCH)])
+        batches = _batched(ids, BODY_BATCH)
         pending: set[asyncio.Task[list[dict[str, Any]]]] = set()
         seen: set[str] = set()
+        exhausted = False
 
-        def refill() -> None:
-            while len(pending) < self.concurrency:
-                batch = next(batches, None)
+        async def refill() -> None:
+            nonlocal exhausted
+            while not exhausted and len(pending) < self.concurrency:
+                batch = await anext(batches, None)
                 if batch is None:
+                    exhausted = True
                     return
                 pending.add(asyncio.create_task(self._fetch_batch(batch)))
 
-        refill()
+        await refill()
         try:
             while pending:
                 done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
                     pending.discard(task)
-                refill()
+                await refill()
                 for task in done:
+                    batch = []
                     for item in task.result():
                         cid = str(item.get("id"))
                         if cid in seen or item.get("status", "current") != "current":
                             continue
                         seen.add(cid)
-                        yield item
+                        batch.append(item)
+                    if batch:
+                        yield batch
         finally:
             for task in pending:
                 task.cancel()
@@ -202,6 +213,24 @@ class ConfluenceSource:
 
     async def download(self, attachment: dict[str, Any], max_bytes: int) -> bytes:
         return await self.client.get_bytes(self.download_url(attachment), max_bytes=max_bytes)
+
+
+async def _batched(ids: Iterable[str] | AsyncIterable[str], size: int) -> AsyncIterator[list[str]]:
+    batch: list[str] = []
+    if isinstance(ids, AsyncIterable):
+        async for cid in ids:
+            batch.append(cid)
+            if len(batch) == size:
+                yield batch
+                batch = []
+    else:
+        for cid in ids:
+            batch.append(cid)
+            if len(batch) == size:
+                yield batch
+                batch = []
+    if batch:
+        yield batch
 
 
 def changed_item(item: dict[str, Any]) -> Changed:

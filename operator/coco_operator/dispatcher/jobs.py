@@ -33,6 +33,7 @@ _FORWARDED = (
     "confluence_max_retry_seconds",
     "incremental_overlap_seconds",
     "prune_interval_seconds",
+    "text_workers",
     "extraction_timeout_seconds",
     "attachment_max_bytes",
     "progress_interval_seconds",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 import uuid
@@ -22,6 +23,7 @@ from coco_operator import status as st
 from coco_operator.api.connector import KNOWN_PROCESSORS
 from coco_operator.api.datasource import DatasourceSpec
 from coco_operator.api.enrichment import embedder_key_refs, webhook_token_refs
+from coco_operator.confluence.text_workers import TextWorkers
 from coco_operator.dispatcher import jobs
 from coco_operator.dispatcher.outcome import finished_status
 from coco_operator.dispatcher.schedule import Pause, connector_pause, next_run, parse_duration, spec_pause
@@ -57,15 +59,19 @@ class Kube(Protocol):
 
 
 SyncFn = Callable[[SyncRequest, Settings, Progress], Awaitable[SyncResult]]
+TEXT_WORKERS_IDLE_S = 60.0  # end idle text conversion processes after this long
 
 
-def _default_sync(request: SyncRequest, settings: Settings, progress: Progress) -> Awaitable[SyncResult]:
+def _default_sync(
+    request: SyncRequest, settings: Settings, progress: Progress, *, text_workers: TextWorkers | None = None
+) -> Awaitable[SyncResult]:
     return run_sync(
         request,
         settings,
         progress=progress,
         on_response=metrics.observe_confluence_response,
         on_wait=metrics.THROTTLE_WAITS.inc,
+        text_workers=text_workers,
     )
 
 
@@ -81,7 +87,9 @@ class Dispatcher:
     def __init__(self, settings: Settings, kube: Kube, sync: SyncFn | None = None) -> None:
         self.settings = settings
         self.kube = kube
-        self._sync: SyncFn = sync or _default_sync
+        # One pool of text conversion processes for all runs: memory stays bounded however many run at once.
+        self.text_workers = TextWorkers(settings.text_workers, idle_close_s=TEXT_WORKERS_IDLE_S)
+        self._sync: SyncFn = sync or functools.partial(_default_sync, text_workers=self.text_workers)
         self.slots = asyncio.Semaphore(settings.max_concurrent_runs)
         self.running = 0
         self.workers: dict[Key, Worker] = {}
@@ -110,6 +118,7 @@ class Dispatcher:
     async def shutdown(self) -> None:
         for key in list(self.workers):
             await self.forget(key)
+        await self.text_workers.close()
 
 
 class Worker:

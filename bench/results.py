@@ -58,7 +58,9 @@ class Run:
     @property
     def docs_per_s(self) -> float | None:
         """Documents produced per second, for full syncs and peer loads (not incremental runs)."""
-        if not self.ok or not self.seconds or not self.documents or self.scenario in (INC_UNCHANGED, INC_LISTING, INC_CHANGED):
+        if not self.ok or not self.seconds or not self.documents:
+            return None
+        if self.scenario in (INC_UNCHANGED, INC_LISTING, INC_CHANGED):
             return None
         return self.documents / self.seconds
 

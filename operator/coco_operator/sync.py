@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from coco_operator.aio import Prefetch, together
 from coco_operator.api.datasource import DatasourceSpec, SyncCounts
 from coco_operator.api.enrichment import meili_embedders
 from coco_operator.confluence.client import ConfluenceClient, RequestHook
@@ -45,7 +46,6 @@ from coco_operator.documents import (
 )
 from coco_operator.enrich import EnrichContext, EnrichingWriter
 from coco_operator.errors import AuthenticationError, ConfigurationError, SyncError
-from coco_operator.prefetch import Prefetch
 from coco_operator.prune import Listing, prune_reason
 from coco_operator.search.sink import MeiliSink
 from coco_operator.settings import Settings
@@ -258,11 +258,13 @@ async def _run_steps(
     types = content_types(request.spec)
     embedders = meili_embedders(request.spec.embedders, dict(request.embedder_keys)) or None
     # Independent first requests go out together: at 50 ms a request, round trips are most of a small run.
-    spaces, total, _ = await asyncio.gather(
+    first: list[Any] = await together(
         source.space_infos(),
         source.count(types + (["attachment"] if config.enable_attachments else [])),
         sink.prepare(embedders=embedders),
     )
+    spaces: dict[str, SpaceInfo] = first[0]
+    total: int | None = first[1]
     indexed = await sink.versions_of(ds_id)  # doc id -> version in the index
     report("Listing", 0)
     changed: dict[str, Changed] = {}
@@ -340,7 +342,7 @@ async def _run_steps(
 
         async def drain() -> None:
             nonlocal done
-            texts = await asyncio.gather(*(_attachment_text(source, a, settings, result) for a in window))
+            texts = await together(*(_attachment_text(source, a, settings, result) for a in window))
             for att, (text, skipped) in zip(window, texts, strict=True):
                 counts["skipped"] += skipped
                 await writer.add(attachment_document(att, text, _context(request, client, spaces, att)))

@@ -1,13 +1,37 @@
-"""Run an async iterator ahead of its consumer, so its requests overlap others'."""
+"""Small asyncio helpers: concurrent steps that fail cleanly, and an iterator that runs ahead of its consumer."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from typing import Generic, TypeVar
+from collections.abc import AsyncIterator, Awaitable
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 _END = object()
+
+
+async def together(*steps: Awaitable[Any]) -> list[Any]:
+    """Await `steps` concurrently and return their results in order.
+
+    Unlike `asyncio.gather`, the first failure cancels the other steps and waits for them, so none keeps using a
+    client the caller is about to close; that failure is raised as itself, not in an ExceptionGroup.
+    """
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(_awaited(step)) for step in steps]
+    except BaseExceptionGroup as group_error:
+        raise _first(group_error) from None
+    return [task.result() for task in tasks]
+
+
+async def _awaited(step: Awaitable[T]) -> T:
+    return await step
+
+
+def _first(error: BaseException) -> BaseException:
+    while isinstance(error, BaseExceptionGroup):
+        error = error.exceptions[0]
+    return error
 
 
 class Prefetch(Generic[T]):

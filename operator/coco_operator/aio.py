@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
@@ -37,21 +37,24 @@ def _first(error: BaseException) -> BaseException:
 class Prefetch(Generic[T]):
     """Drains `source` in a task from construction on; iterating yields what it produced, then its error if any.
 
-    The buffer is unbounded: meant for small items (ids) that the consumer takes as fast as it can.
+    At most `maxsize` items wait for the consumer (0: no limit); the source pauses until there is room.
     """
 
-    def __init__(self, source: AsyncIterator[T]) -> None:
-        self._queue: asyncio.Queue[object] = asyncio.Queue()
+    def __init__(self, source: AsyncIterator[T], *, maxsize: int = 0) -> None:
+        self._queue: asyncio.Queue[object] = asyncio.Queue(maxsize)
         self._task = asyncio.create_task(self._pump(source))
 
     async def _pump(self, source: AsyncIterator[T]) -> None:
         try:
             async for item in source:
-                self._queue.put_nowait(item)
+                await self._queue.put(item)
         except Exception as exc:  # handed to the consumer, which raises it in its own context
-            self._queue.put_nowait(_Failed(exc))
+            await self._queue.put(_Failed(exc))
         else:
-            self._queue.put_nowait(_END)
+            await self._queue.put(_END)
+        finally:
+            if isinstance(source, AsyncGenerator):
+                await source.aclose()  # its own cleanup (e.g. cancelling requests in flight) runs now
 
     def __aiter__(self) -> AsyncIterator[T]:
         return self._iterate()

@@ -16,7 +16,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -228,16 +228,22 @@ async def _run(
     report: Progress,
     shared_workers: TextWorkers | None,
 ) -> None:
-    # A full run lists every id anyway: its listing starts now, alongside the first requests.
+    # A full run fetches everything it lists: the listing, and the bodies of what it lists so far, start now,
+    # alongside the first requests (a few batches ahead at most, so memory stays flat).
     listed: dict[str, str] = {}
     prefetch = None
     if request.watermark is None:
-        prefetch = Prefetch(source.list_current(content_types(request.spec), into=listed))
+        ids = source.list_current(content_types(request.spec), into=listed)
+        prefetch = Prefetch(source.fetch_batches(ids), maxsize=source.concurrency)
+    # Processes start only when a run is large enough to use them (`TextWorkers.start`).
+    workers = shared_workers or TextWorkers(max(1, settings.text_workers))
     try:
-        await _run_steps(request, settings, client, source, sink, result, report, shared_workers, prefetch, listed)
+        await _run_steps(request, settings, client, source, sink, result, report, workers, prefetch, listed)
     finally:
         if prefetch is not None:
             await prefetch.aclose()
+        if workers is not shared_workers:
+            await workers.close()
 
 
 async def _run_steps(
@@ -248,8 +254,8 @@ async def _run_steps(
     sink: MeiliSink,
     result: SyncResult,
     report: Progress,
-    shared_workers: TextWorkers | None,
-    prefetch: Prefetch[str] | None,
+    workers: TextWorkers,
+    prefetch: Prefetch[list[dict[str, Any]]] | None,
     listed: dict[str, str],
 ) -> None:
     config = request.spec.connector.config
@@ -257,15 +263,30 @@ async def _run_steps(
     report("Connecting", 0)
     types = content_types(request.spec)
     embedders = meili_embedders(request.spec.embedders, dict(request.embedder_keys)) or None
+    use_workers = False
+
+    def large(items: int | None) -> None:
+        """Hand text conversion to worker processes for a run this large (unknown: large); start them now."""
+        nonlocal use_workers
+        if settings.text_workers and not use_workers and (items is None or items >= MIN_ITEMS):
+            use_workers = True
+            workers.start()
+
+    async def counted() -> int | None:
+        total = await source.count(types + (["attachment"] if config.enable_attachments else []))
+        if prefetch is not None:  # a full run fetches every item: workers boot while the first bodies download
+            large(total)
+        return total
+
+    async def index_ready() -> dict[str, int | None]:
+        await sink.prepare(embedders=embedders)
+        return await sink.versions_of(ds_id)  # doc id -> version in the index
+
     # Independent first requests go out together: at 50 ms a request, round trips are most of a small run.
-    first: list[Any] = await together(
-        source.space_infos(),
-        source.count(types + (["attachment"] if config.enable_attachments else [])),
-        sink.prepare(embedders=embedders),
-    )
+    first: list[Any] = await together(source.space_infos(), counted(), index_ready())
     spaces: dict[str, SpaceInfo] = first[0]
     total: int | None = first[1]
-    indexed = await sink.versions_of(ds_id)  # doc id -> version in the index
+    indexed: dict[str, int | None] = first[2]
     report("Listing", 0)
     changed: dict[str, Changed] = {}
     window_attachments: list[dict[str, Any]] | None = None  # incremental runs: attachments changed since
@@ -288,11 +309,9 @@ async def _run_steps(
     if reason is not None:
         log.info("sync of %s lists every id to find deletions: %s", ds_id, reason)
     current: dict[str, str] | None = {} if reason is not None else None  # id -> type, once listed
-    to_fetch: Iterable[str] | AsyncIterable[str]
+    batches: AsyncIterable[list[dict[str, Any]]]
     if prefetch is not None:
-        # A full run fetches everything it lists: bodies are requested while the listing goes on.
-        current, to_fetch = listed, prefetch
-        expected = total if total is not None else MIN_ITEMS
+        current, batches = listed, prefetch
     else:
         if current is not None:
             async for _ in source.list_current(types, into=current):
@@ -304,7 +323,8 @@ async def _run_steps(
             wanted |= {cid for cid in current if document_id(ds_id, cid) not in indexed}
             wanted &= set(current)
         to_fetch = sorted(wanted, key=_numeric)
-        expected = len(to_fetch)
+        large(len(to_fetch))
+        batches = source.fetch_batches(to_fetch)
     counts = {"pages": 0, "blogposts": 0, "attachments": 0, "skipped": 0}
     users: dict[str, str] = {}
     done = 0
@@ -320,21 +340,14 @@ async def _run_steps(
         batch_size=ENRICH_BATCH,
     )
     report("Indexing", 0)
-    workers = None
-    if settings.text_workers and expected >= MIN_ITEMS:
-        workers = shared_workers or TextWorkers(settings.text_workers)
-        workers.start()
-    try:
-        async for item, text in with_text(source.fetch_batches(to_fetch), users, workers, remember_users):
-            ctx = _context(request, client, spaces, item)
-            doc = content_document(item, ctx, users=users, text=text)
-            await writer.add(doc)
-            counts[count_key(doc["type"])] += 1
-            done += 1
-            report("Indexing", done)
-    finally:
-        if workers is not None and workers is not shared_workers:
-            await workers.close()
+    pool = workers if use_workers else None
+    async for item, text in with_text(batches, users, pool, remember_users):
+        ctx = _context(request, client, spaces, item)
+        doc = content_document(item, ctx, users=users, text=text)
+        await writer.add(doc)
+        counts[count_key(doc["type"])] += 1
+        done += 1
+        report("Indexing", done)
     seen = {document_id(ds_id, cid) for cid in current or ()}
     if config.enable_attachments:
         # Downloads run `concurrency` at a time (each is a redirect and a file on Cloud); documents keep list order.

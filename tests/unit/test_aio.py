@@ -74,3 +74,18 @@ async def test_prefetch_close_stops_the_source() -> None:
     await asyncio.sleep(0.03)
     await ahead.aclose()
     assert stopped.is_set()
+
+
+async def test_prefetch_stays_at_most_maxsize_ahead() -> None:
+    produced: list[int] = []
+
+    async def source() -> AsyncIterator[int]:
+        for i in range(100):
+            produced.append(i)
+            yield i
+
+    ahead = Prefetch(source(), maxsize=3)
+    await asyncio.sleep(0.02)
+    assert len(produced) <= 4  # three waiting, one held until there is room: memory stays bounded
+    assert [item async for item in ahead] == list(range(100))
+    await ahead.aclose()

@@ -17,7 +17,7 @@ import contextlib
 import logging
 import sys
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
 from typing import Any
 
 import orjson
@@ -80,6 +80,8 @@ class TextWorkers:
         self._all: list[_Worker] = []
         self._starting: asyncio.Task[None] | None = None
         self._active = 0
+        self._booted = False  # a worker has answered: until then one batch probes, the run converts the rest
+        self._probing = False
         self._timer: asyncio.TimerHandle | None = None
         self._stopping: set[asyncio.Task[None]] = set()
 
@@ -99,7 +101,8 @@ class TextWorkers:
 
     async def convert(self, bodies: list[str], users: Mapping[str, str]) -> list[str]:
         """The texts of `bodies`, from a worker if one can be had, else converted here."""
-        if self.broken:
+        if self.broken or (self._probing and not self._booted):
+            # Booting a worker takes about 0.1 s: the run converts meanwhile instead of waiting.
             return convert_batch(bodies, users)
         self._active += 1
         if self._timer is not None:
@@ -111,11 +114,13 @@ class TextWorkers:
             assert starting is not None
             await starting
             worker = await idle.get()
+            self._probing = True
             try:
                 texts = await worker.convert(bodies, users)
             except BaseException:
                 await worker.stop()  # mid-frame: the pipe can no longer be trusted
                 raise
+            self._booted = True
             idle.put_nowait(worker)
             return texts
         except (OSError, RuntimeError, ValueError, asyncio.IncompleteReadError) as exc:
@@ -138,6 +143,7 @@ class TextWorkers:
         """End every worker; a later `convert` starts new ones."""
         starting, workers = self._starting, self._all
         self._starting, self._all, self._idle = None, [], asyncio.Queue()
+        self._booted = self._probing = False
         if starting is not None:
             with contextlib.suppress(OSError):  # no worker started: nothing to stop
                 await starting
@@ -145,7 +151,7 @@ class TextWorkers:
 
 
 async def with_text(
-    batches: AsyncIterator[list[dict[str, Any]]],
+    batches: AsyncIterable[list[dict[str, Any]]],
     users: dict[str, str],
     workers: TextWorkers | None,
     remember: Remember,

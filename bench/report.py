@@ -267,8 +267,10 @@ def markdown(results: Results, chart_name: str) -> str:
         "Each measured sync or load runs in its own process, against a fresh Confluence emulator process "
         "(`bench/serve_space.py`: the generated space of `bench/space.py`) and, for coco-operator, a fresh "
         "Meilisearch emulator process. *Time* is the sync's (or load's) own time measured inside that process "
-        "(interpreter start and imports excluded); *requests* are counted by the Confluence emulator; *peak RSS* and "
-        "*CPU* are the process's own (wait4); *emulator CPU* is what the Confluence emulator spent serving the run "
+        "(interpreter start and imports excluded); *requests* are counted by the Confluence emulator; *CPU* is the "
+        "process's and its children's (wait4); *peak RSS* is the process's own peak or, if higher, the largest sum "
+        "over it and its child processes seen while it ran; *emulator CPU* is what the Confluence emulator spent "
+        "serving the run "
         "(it is single-threaded, so it also adds to the wall time of concurrent clients).",
         "",
         "## Goals",
@@ -332,11 +334,12 @@ def notes_for(results: Results) -> list[str]:
     lc = results.find(big, "langchain", PEER_LOAD) if big else None
     if ours and ours.ok and lc and lc.ok:
         out.append(
-            f"The Confluence emulator is one Python process that evaluates CQL over the whole space for every "
-            f"`/content/search` request, so its cost per request grows with the space: at {big:,} pages it spent "
-            f"{ours.server_cpu_s:.1f} CPU s serving coco-operator's {ours.requests} requests (pages only) and "
-            f"{lc.server_cpu_s:.1f} s serving LangChain's {lc.requests} `/content` listings. Requests are served one "
-            "at a time, so this adds to the wall time of a client that sends several at once, as coco-operator does."
+            f"The Confluence emulator is one Python process on the same CPUs, serving one request at a time (a "
+            f"search by ids looks only at those ids; any other search evaluates its CQL over the whole space): at "
+            f"{big:,} pages it spent {ours.server_cpu_s:.1f} CPU s serving coco-operator's {ours.requests} requests "
+            f"(pages only) and {lc.server_cpu_s:.1f} s serving LangChain's {lc.requests} `/content` listings. This "
+            "adds to the wall time of a client that sends several requests at once, as coco-operator does (8), "
+            "and it competes with the client for the same 2 CPUs."
         )
     out += [
         "LangChain with its defaults (`include_restricted_content=False`) asks "
@@ -347,8 +350,13 @@ def notes_for(results: Results) -> list[str]:
         "passes `limit=None` to atlassian-python-api 4.x's `get_all_pages_from_space`, which fails with "
         "`TypeError: '<=' not supported between instances of 'int' and 'NoneType'`. The benchmark passes the space "
         "size. llama-index-readers-confluence 0.8.0 requires atlassian-python-api < 5, hence 4.0.7.",
-        "The `sync` command has no watermark option, so the incremental runs call `run_sync` with the previous "
-        "run's watermark (`bench/ours.py`); the first one uses the time just before the full sync started.",
+        "The `sync` command has no watermark option, so the incremental runs call `run_sync` with what the "
+        "previous run would have left in status (`bench/ours.py`: watermark, `lastPruneTime`, `sourceItems`). The "
+        "*hourly full listing* run is the same unchanged run without a recorded listing: what every run costs once "
+        "an hour (`pruneIntervalSeconds`), or when the scope's count shows that something left.",
+        "coco-operator converts pages to text in 2 worker processes (`COCO_TEXT_WORKERS`) when a run has 500 or "
+        "more to fetch; its *peak RSS* is the sum over the sync process and its workers (sampled every 20 ms), and "
+        "its *CPU* includes the workers'.",
     ]
     small = [r.maxrss_mb for r in results.runs if r.tool == OURS and r.ok and r.maxrss_mb]
     if small:

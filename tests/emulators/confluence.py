@@ -33,6 +33,7 @@ from typing import Any, Literal
 from urllib.parse import quote, quote_plus, urlencode
 from zoneinfo import ZoneInfo
 
+import orjson
 from aiohttp import web
 
 Edition = Literal["cloud", "dc"]
@@ -777,13 +778,23 @@ class _Reply(Exception):
         self.response = response
 
 
+def _json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    """JSON as Confluence sends it (UTF-8). orjson: at 50 bodies a response, encoding was a third of the
+    emulator's time, and the emulator shares the machine with the client it serves."""
+    try:
+        raw = orjson.dumps(body)
+    except TypeError:
+        raw = json.dumps(body).encode()
+    return web.Response(body=raw, status=status, headers=headers, content_type="application/json")
+
+
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
     body = {
         "statusCode": status,
         "data": {"authorized": status not in (401, 403), "valid": True, "errors": [], "successful": False},
         "message": message,
     }
-    return web.json_response(body, status=status, headers=headers)
+    return _json_response(body, status=status, headers=headers)
 
 
 def _parse_expand(request: web.Request) -> ExpandTree:
@@ -862,7 +873,7 @@ class ConfluenceEmulator:
     @property
     def base_url(self) -> str:
         host = "127.0.0.1" if self.host in ("0.0.0.0", "", "::") else self.host
-        return f"http://{host}:{self.port}"
+        return f"http://{host}:{self.port}"  # a few thousand calls per response of 50 items: cheap enough
 
     @property
     def endpoint(self) -> str:
@@ -1317,7 +1328,7 @@ class ConfluenceEmulator:
         nxt = self._next_start(len(items), start, limit, len(page))
         link = None if nxt is None else self._link(request, limit=limit, start=nxt)
         results = [self._content_json(c, exp) for c in page]
-        return web.json_response(self._list_json(request, results, start, limit, link))
+        return _json_response(self._list_json(request, results, start, limit, link))
 
     # -- Cloud cursors -------------------------------------------------------------------------------------
     def _cursor(self, position: int, limit: int, cql: str) -> str:
@@ -1358,7 +1369,7 @@ class ConfluenceEmulator:
             nxt = self._next_start(len(spaces), start, limit, len(page))
             link = None if nxt is None else self._link(request, limit=limit, start=nxt)
             results = [self._space_json(s) for s in page]
-        return web.json_response(self._list_json(request, results, start, limit, link))
+        return _json_response(self._list_json(request, results, start, limit, link))
 
     async def _space(self, request: web.Request) -> web.Response:
         key = request.match_info["key"]
@@ -1366,7 +1377,7 @@ class ConfluenceEmulator:
             space = self.state.spaces.get(key)
             if space is None:
                 return _error(404, f"No space found with key : {key}")
-            return web.json_response(self._space_json(space))
+            return _json_response(self._space_json(space))
 
     def _statuses(self, request: web.Request) -> set[str]:
         raw = [s for v in request.query.getall("status", []) for s in v.split(",") if s.strip()]
@@ -1450,7 +1461,7 @@ class ConfluenceEmulator:
                 )
         else:
             self._search_extras(request, body, cql, start, limit, total)
-        return web.json_response(body)
+        return _json_response(body)
 
     async def _generic_search(self, request: web.Request) -> web.Response:
         """`/rest/api/search`: search results wrapping the content, with `totalSize` on both editions."""
@@ -1474,13 +1485,13 @@ class ConfluenceEmulator:
                 )
         body = self._list_json(request, results, start, limit, link)
         self._search_extras(request, body, cql, start, limit, total)
-        return web.json_response(body)
+        return _json_response(body)
 
     async def _restrictions(self, request: web.Request) -> web.Response:
         """No page here carries restrictions: read and update restricted to nobody, as for an ordinary page."""
         content = self._visible(request, request.match_info["id"])
         empty: JSON = {"user": {"results": [], "size": 0}, "group": {"results": [], "size": 0}}
-        return web.json_response(
+        return _json_response(
             {
                 op: {"operation": op, "restrictions": empty, "content": {"id": content.id, "type": content.type}}
                 for op in ("read", "update")
@@ -1502,7 +1513,7 @@ class ConfluenceEmulator:
         exp = _parse_expand(request)
         with self.state.lock:
             content = self._visible(request, request.match_info["id"])
-            return web.json_response(self._content_json(content, exp))
+            return _json_response(self._content_json(content, exp))
 
     async def _child_pages(self, request: web.Request) -> web.Response:
         state = self.state
@@ -1557,11 +1568,11 @@ class ConfluenceEmulator:
         with self.state.lock:
             grant = self._media_tokens.get(token)
             if grant is None or grant[0] != att_id or grant[1] < time.monotonic():
-                return web.json_response({"error": "invalid or expired token"}, status=401)
+                return _json_response({"error": "invalid or expired token"}, status=401)
             try:
                 att = self.state.get(att_id)
             except KeyError:
-                return web.json_response({"error": "file not found"}, status=404)
+                return _json_response({"error": "file not found"}, status=404)
             data, media_type, name = att.data, att.media_type, att.title
         disposition = f"attachment; filename*=UTF-8''{quote(name)}"
         return web.Response(body=data, content_type=media_type, headers={"Content-Disposition": disposition})

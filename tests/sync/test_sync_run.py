@@ -8,9 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from coco_operator.confluence.text_workers import TextWorkers
 from coco_operator.prune import Listing
+from coco_operator.sync import SyncRequest, run_sync
 from tests.emulators.confluence import ConfluenceEmulator
-from tests.sync.conftest import MeiliServer, make_spec, sync
+from tests.sync.conftest import MeiliServer, make_spec, settings_for, sync, token_for
 
 pytestmark = pytest.mark.meili
 
@@ -270,8 +272,15 @@ async def test_text_workers_index_the_same_documents(
     monkeypatch.setattr(sync_module, "MIN_ITEMS", 10)  # the worker path, on a small space
     spec = make_spec(cloud, "TXW")
     inline = await sync(cloud, meili_server, index, spec, ds_id="ns/inline", text_workers=0)
-    pooled = await sync(cloud, meili_server, index, spec, ds_id="ns/pooled", text_workers=2)
+    pool = TextWorkers(2)  # shared and already up, as in the operator after its first large run
+    try:
+        assert await pool.warm()
+        request = SyncRequest("ns/pooled", spec, token_for(cloud), index)
+        pooled = await run_sync(request, settings_for(meili_server, text_workers=2), text_workers=pool)
+    finally:
+        await pool.close()
     assert inline.succeeded and pooled.succeeded and pooled.counts.pages == inline.counts.pages == 40
+    assert pool.converted_by_workers > 0 and pool.converted_here == 0  # every page went through a worker
 
     def contents(ds: str) -> dict[str, str]:
         return {d["metadata"]["content_id"]: d["content"] for d in meili_server.docs(index, ds)}

@@ -21,11 +21,15 @@ USERS = {"u0": "Ada", "u1": "Grace"}
 async def test_workers_convert_as_the_run_would() -> None:
     workers = tw.TextWorkers(2)
     try:
+        # Before the workers are up, the run converts by itself rather than wait.
+        assert await workers.convert(BODIES[:3], USERS) == convert_batch(BODIES[:3], USERS)
+        assert workers.converted_here == 1
+        assert await workers.warm()
         batches = [BODIES[i : i + 10] for i in range(0, len(BODIES), 10)]
         results = await asyncio.gather(*(workers.convert(b, USERS) for b in batches))
         assert [t for r in results for t in r] == convert_batch(BODIES, USERS)
         assert "@Ada" in results[0][0] and "| a | b" not in results[0][0] and "a | b" in results[0][0]
-        assert len(workers._all) == 2 and not workers.broken
+        assert len(workers._all) == 2 and not workers.broken and workers.converted_here == 1
         procs = [w.proc for w in workers._all]
     finally:
         await workers.close()
@@ -37,8 +41,9 @@ async def test_a_failing_worker_falls_back_to_the_run(monkeypatch: pytest.Monkey
     workers = tw.TextWorkers(1)
     try:
         assert await workers.convert(BODIES[:5], USERS) == convert_batch(BODIES[:5], USERS)
-        assert workers.broken
+        assert not await workers.warm() and workers.broken
         assert await workers.convert(BODIES[5:7], USERS) == convert_batch(BODIES[5:7], USERS)
+        assert workers.converted_here == 2
     finally:
         await workers.close()
 
@@ -46,6 +51,7 @@ async def test_a_failing_worker_falls_back_to_the_run(monkeypatch: pytest.Monkey
 async def test_idle_workers_end_and_come_back() -> None:
     workers = tw.TextWorkers(1, idle_close_s=0.1)
     try:
+        assert await workers.warm()
         await workers.convert(BODIES[:2], USERS)
         first = workers._all[0].proc
         for _ in range(50):
@@ -53,8 +59,9 @@ async def test_idle_workers_end_and_come_back() -> None:
                 break
             await asyncio.sleep(0.05)
         assert first.returncode == 0 and workers._all == []
+        assert await workers.warm()
         assert await workers.convert(BODIES[2:4], USERS) == convert_batch(BODIES[2:4], USERS)
-        assert workers._all and workers._all[0].proc is not first
+        assert workers._all[0].proc is not first and workers.converted_here == 0
     finally:
         await workers.close()
 

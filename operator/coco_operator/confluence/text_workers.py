@@ -33,6 +33,7 @@ MIN_ITEMS = 500
 WORKER_MODULE = "coco_operator.confluence.text_worker"
 
 Remember = Callable[[dict[str, Any], dict[str, str]], None]
+_WORKER_ERRORS = (OSError, RuntimeError, ValueError, asyncio.IncompleteReadError)
 
 
 def storage_of(item: Mapping[str, Any]) -> str:
@@ -76,12 +77,13 @@ class TextWorkers:
         self.processes = max(1, processes)
         self.idle_close_s = idle_close_s
         self.broken = False
+        self.converted_here = 0  # batches the run converted itself (workers booting or failed)
+        self.converted_by_workers = 0
         self._idle: asyncio.Queue[_Worker] = asyncio.Queue()
         self._all: list[_Worker] = []
         self._starting: asyncio.Task[None] | None = None
+        self._booted = False  # a worker has answered: from then on batches wait for a worker
         self._active = 0
-        self._booted = False  # a worker has answered: until then one batch probes, the run converts the rest
-        self._probing = False
         self._timer: asyncio.TimerHandle | None = None
         self._stopping: set[asyncio.Task[None]] = set()
 
@@ -91,46 +93,74 @@ class TextWorkers:
             self._starting = asyncio.create_task(self._start(self._idle, self._all))
 
     async def _start(self, idle: asyncio.Queue[_Worker], started: list[_Worker]) -> None:
-        for _ in range(self.processes):
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", WORKER_MODULE, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
-            )
-            worker = _Worker(proc)
-            started.append(worker)
+        """Spawn the processes; each joins `idle` once it has answered an empty batch (its interpreter is up)."""
+
+        async def warm(worker: _Worker) -> None:
+            try:
+                await worker.convert([], {})
+            except _WORKER_ERRORS as exc:
+                self._fail(exc)
+                return
             idle.put_nowait(worker)
+            if idle is self._idle:  # not a generation `close()` has already ended
+                self._booted = True
+
+        try:
+            for _ in range(self.processes):
+                proc = await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", WORKER_MODULE, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
+                )
+                started.append(_Worker(proc))
+        except OSError as exc:
+            self._fail(exc)
+        await asyncio.gather(*(warm(worker) for worker in started))
+
+    def _fail(self, exc: BaseException) -> None:
+        if not self.broken:
+            log.warning("text conversion worker failed (%s); converting in the run's own process", exc)
+        self.broken = True
 
     async def convert(self, bodies: list[str], users: Mapping[str, str]) -> list[str]:
-        """The texts of `bodies`, from a worker if one can be had, else converted here."""
-        if self.broken or (self._probing and not self._booted):
-            # Booting a worker takes about 0.1 s: the run converts meanwhile instead of waiting.
-            return convert_batch(bodies, users)
-        self._active += 1
+        """The texts of `bodies`: from a worker once one is up, else (booting, or failed) converted here."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        self.start()
+        if self.broken or not self._booted:
+            # Booting takes about 0.1 s: converting meanwhile keeps the first batches off the critical path.
+            self.converted_here += 1
+            self._schedule_idle_close()
+            return convert_batch(bodies, users)
+        self._active += 1
         try:
-            self.start()
-            starting, idle = self._starting, self._idle
-            assert starting is not None
-            await starting
+            idle = self._idle
             worker = await idle.get()
-            self._probing = True
             try:
                 texts = await worker.convert(bodies, users)
             except BaseException:
                 await worker.stop()  # mid-frame: the pipe can no longer be trusted
                 raise
-            self._booted = True
             idle.put_nowait(worker)
+            self.converted_by_workers += 1
             return texts
-        except (OSError, RuntimeError, ValueError, asyncio.IncompleteReadError) as exc:
-            self.broken = True
-            log.warning("text conversion worker failed (%s); converting in the run's own process", exc)
+        except _WORKER_ERRORS as exc:
+            self._fail(exc)
+            self.converted_here += 1
             return convert_batch(bodies, users)
         finally:
             self._active -= 1
-            if self._active == 0 and self.idle_close_s is not None:
-                self._timer = asyncio.get_running_loop().call_later(self.idle_close_s, self._expire)
+            self._schedule_idle_close()
+
+    async def warm(self) -> bool:
+        """Start the processes and wait until they are up; False if they could not be started."""
+        self.start()
+        if self._starting is not None:
+            await self._starting
+        return self._booted and not self.broken
+
+    def _schedule_idle_close(self) -> None:
+        if self._active == 0 and self.idle_close_s is not None and self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self.idle_close_s, self._expire)
 
     def _expire(self) -> None:
         self._timer = None
@@ -143,7 +173,7 @@ class TextWorkers:
         """End every worker; a later `convert` starts new ones."""
         starting, workers = self._starting, self._all
         self._starting, self._all, self._idle = None, [], asyncio.Queue()
-        self._booted = self._probing = False
+        self._booted = False
         if starting is not None:
             with contextlib.suppress(OSError):  # no worker started: nothing to stop
                 await starting

@@ -354,6 +354,8 @@ def notes_for(results: Results) -> list[str]:
         "previous run would have left in status (`bench/ours.py`: watermark, `lastPruneTime`, `sourceItems`). The "
         "*hourly full listing* run is the same unchanged run without a recorded listing: what every run costs once "
         "an hour (`pruneIntervalSeconds`), or when the scope's count shows that something left.",
+        "Every measured process, the peers' too, runs with `MALLOC_ARENA_MAX=2`, as the image sets it (glibc's "
+        "per-thread malloc arenas otherwise add about 30 MB to a 10,000-page sync).",
         "coco-operator converts pages to text in 2 worker processes (`COCO_TEXT_WORKERS`) when a run has 500 or "
         "more to fetch; its *peak RSS* is the sum over the sync process and its workers (sampled every 20 ms), and "
         "its *CPU* includes the workers'.",

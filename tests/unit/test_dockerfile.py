@@ -43,7 +43,7 @@ def test_runs_as_numeric_non_root_user_with_entrypoint() -> None:
     assert re.search(r'^ENTRYPOINT \["coco-operator"\]', final, re.M)
     assert "org.opencontainers.image.title" in final and "org.opencontainers.image.source" in final
     # Writes go to /tmp only (the chart mounts it; the root filesystem is read-only).
-    assert "HOME=/tmp" in final and "PYTHONDONTWRITEBYTECODE=1" in final
+    assert "HOME=/tmp" in final and "PYTHONDONTWRITEBYTECODE=1" in final and "MALLOC_ARENA_MAX=2" in final
 
 
 def test_no_build_tools_or_tests_in_the_final_image() -> None:

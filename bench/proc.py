@@ -70,15 +70,30 @@ def _rss_kib(pid: int) -> int:
     return 0
 
 
+def _cmdline(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read()
+    except OSError:
+        return b""
+
+
 def _tree_rss_kib(pid: int) -> int:
-    """RSS of `pid` and all its descendants now (text workers are child processes of a sync)."""
-    total, todo = 0, [pid]
+    """RSS of `pid` and all its descendants now (text workers are child processes of a sync).
+
+    A child that still runs its parent's command line is being spawned (between vfork and exec it shares the
+    parent's memory and reports the parent's RSS): it is skipped rather than counted twice.
+    """
+    total, todo = 0, [(pid, b"")]
     while todo:
-        current = todo.pop()
+        current, parent_cmd = todo.pop()
+        cmd = _cmdline(current)
+        if parent_cmd and cmd == parent_cmd:
+            continue
         total += _rss_kib(current)
         try:
             with open(f"/proc/{current}/task/{current}/children") as fh:
-                todo.extend(int(child) for child in fh.read().split())
+                todo.extend((int(child), cmd) for child in fh.read().split())
         except (OSError, ValueError):
             continue
     return total

@@ -151,6 +151,8 @@ CHART_ENV = [
     "COCO_RETRY_DELAY_IN_MS",
     "COCO_MAX_CONCURRENT_RUNS",
     "COCO_PRUNE_INTERVAL_SECONDS",
+    "COCO_CONFLUENCE_CONCURRENCY",
+    "COCO_TEXT_WORKERS",
     "COCO_LOG_FORMAT",
     "COCO_METRICS_PORT",
     "COCO_HEALTH_PORT",
@@ -213,6 +215,8 @@ def test_default_render(helm: Path, henv: dict[str, str]) -> None:
         "COCO_RETRY_DELAY_IN_MS": "10000",
         "COCO_MAX_CONCURRENT_RUNS": "4",
         "COCO_PRUNE_INTERVAL_SECONDS": "3600",
+        "COCO_CONFLUENCE_CONCURRENCY": "8",
+        "COCO_TEXT_WORKERS": "2",
         "COCO_LOG_FORMAT": "json",
         "COCO_METRICS_PORT": "8000",
         "COCO_HEALTH_PORT": "8080",
@@ -401,6 +405,8 @@ def test_values_reach_the_pod(helm: Path, henv: dict[str, str]) -> None:
             "dispatcher.retryDelayInMs": "500",
             "dispatcher.maxConcurrentRuns": "2",
             "sync.pruneIntervalSeconds": "0",
+            "sync.confluenceConcurrency": "3",
+            "sync.textWorkers": "0",
             "logFormat": "text",
             "nodeSelector.kubernetes\\.io/os": "linux",
             "tolerations[0].key": "dedicated",
@@ -412,7 +418,7 @@ def test_values_reach_the_pod(helm: Path, henv: dict[str, str]) -> None:
             "podAnnotations.team": "search",
             "podLabels.cost-center": "42a",
             "imagePullSecrets[0].name": "regcred",
-            "extraEnv[0].name": "COCO_CONFLUENCE_CONCURRENCY",
+            "extraEnv[0].name": "COCO_HTTP_TIMEOUT_SECONDS",
             "priorityClassName": "platform",
             "serviceAccount.annotations.iam\\.example\\.com/role": "coco",
         },
@@ -427,7 +433,8 @@ def test_values_reach_the_pod(helm: Path, henv: dict[str, str]) -> None:
     assert (env["COCO_MAX_RUNNING_TIMEOUT_IN_SECONDS"], env["COCO_RETRY_DELAY_IN_MS"]) == ("60", "500")
     assert (env["COCO_MAX_CONCURRENT_RUNS"], env["COCO_LOG_FORMAT"]) == ("2", "text")
     assert env["COCO_PRUNE_INTERVAL_SECONDS"] == "0"
-    assert env["COCO_CONFLUENCE_CONCURRENCY"] == "4"
+    assert (env["COCO_CONFLUENCE_CONCURRENCY"], env["COCO_TEXT_WORKERS"]) == ("3", "0")
+    assert env["COCO_HTTP_TIMEOUT_SECONDS"] == "4"
     assert pod["nodeSelector"] == {"kubernetes.io/os": "linux"}
     assert pod["tolerations"] == [{"key": "dedicated", "operator": "Exists"}]
     term = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]

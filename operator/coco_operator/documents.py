@@ -9,7 +9,6 @@ from typing import Any
 
 from coco_operator.confluence.source import attachment_media_type, attachment_size
 from coco_operator.confluence.storage_text import storage_to_text
-from coco_operator.confluence.text_workers import storage_of
 
 DOCUMENT_TYPES = ("page", "blogpost", "attachment")
 
@@ -87,6 +86,11 @@ def remember_users(item: dict[str, Any], users: dict[str, str]) -> None:
         for key in ("accountId", "userKey", "username"):
             if name and u.get(key):
                 users[str(u[key])] = str(name)
+
+
+def storage_of(item: Mapping[str, Any]) -> str:
+    """A page's or blog post's body in storage format ("" if the item has none)."""
+    return str((((item.get("body") or {}).get("storage")) or {}).get("value") or "")
 
 
 def content_document(

@@ -130,16 +130,21 @@ def endpoint_problem(endpoint: str, settings: Settings) -> str | None:
     return None
 
 
+def _same_config(status: Mapping[str, Any], spec: DatasourceSpec, index: str) -> bool:
+    """Whether what the last run left in status (watermark, listing) was written for this config."""
+    return bool(status.get("watermarkConfig") == config_fingerprint(spec, index))
+
+
 def prior_watermark(status: Mapping[str, Any], spec: DatasourceSpec, index: str) -> datetime | None:
     """The watermark in status, if it was written for this config; else None (the next run is a full one)."""
-    if status.get("watermarkConfig") != config_fingerprint(spec, index):
+    if not _same_config(status, spec, index):
         return None
     return parse_time(status.get("watermark"))
 
 
 def prior_listing(status: Mapping[str, Any], spec: DatasourceSpec, index: str) -> Listing:
     """The last complete listing and count in status, if written for this config (as the watermark)."""
-    if status.get("watermarkConfig") != config_fingerprint(spec, index):
+    if not _same_config(status, spec, index):
         return Listing()
     total = status.get("sourceItems")
     return Listing(

@@ -1439,6 +1439,9 @@ class ConfluenceEmulator:
         body["totalSize"] = total
         body["cqlQuery"] = cql
         body["searchDuration"] = 1
+        self._cloud_prev_link(request, body, cql, start, limit)
+
+    def _cloud_prev_link(self, request: web.Request, body: JSON, cql: str, start: int, limit: int) -> None:
         if self.cloud and start > 0:
             prev = max(0, start - limit)
             body["_links"]["prev"] = self._link(
@@ -1454,11 +1457,7 @@ class ConfluenceEmulator:
             results = [self._content_json(c, exp) for c in page]
         body = self._list_json(request, results, start, limit, link)
         if self.cloud:
-            if start > 0:
-                prev = max(0, start - limit)
-                body["_links"]["prev"] = self._link(
-                    request, prev="true", cursor=self._cursor(prev, limit, cql), limit=limit
-                )
+            self._cloud_prev_link(request, body, cql, start, limit)
         else:
             self._search_extras(request, body, cql, start, limit, total)
         return _json_response(body)

@@ -24,6 +24,7 @@ import orjson
 
 from coco_operator.confluence.storage_text import storage_to_text
 from coco_operator.confluence.text_worker import HEADER, convert_batch
+from coco_operator.documents import storage_of
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +35,6 @@ WORKER_MODULE = "coco_operator.confluence.text_worker"
 
 Remember = Callable[[dict[str, Any], dict[str, str]], None]
 _WORKER_ERRORS = (OSError, RuntimeError, ValueError, asyncio.IncompleteReadError)
-
-
-def storage_of(item: Mapping[str, Any]) -> str:
-    return str((((item.get("body") or {}).get("storage")) or {}).get("value") or "")
 
 
 class _Worker:

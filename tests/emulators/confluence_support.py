@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from .confluence import ConfluenceEmulator, ConfluenceState
+from .confluence import ConfluenceEmulator, ConfluenceState, User
 
 Site = tuple[ConfluenceEmulator, ConfluenceState, httpx.Client]
 CLOUD_EMAIL, CLOUD_TOKEN = "me@example.com", "s3cret-token"
@@ -78,3 +78,45 @@ def search(client: httpx.Client, emu: ConfluenceEmulator, cql: str, **params: An
 def titles(response: httpx.Response) -> list[str]:
     assert response.status_code == 200, response.text
     return [item["title"] for item in response.json()["results"]]
+
+
+SCOPED_EMAIL, SCOPED_TOKEN = "svc@example.com", "scoped-token-123"
+
+
+@pytest.fixture
+def gateway() -> Iterator[tuple[ConfluenceEmulator, ConfluenceState, httpx.Client]]:
+    """A Cloud site with the API gateway and auth listeners; the client sends a scoped token (all scopes)."""
+    state = ConfluenceState()
+    state.add_cloud_token(CLOUD_EMAIL, CLOUD_TOKEN)
+    state.add_scoped_token(SCOPED_EMAIL, SCOPED_TOKEN)
+    with (
+        ConfluenceEmulator(state, edition="cloud", gateway=True) as emu,
+        httpx.Client(auth=(SCOPED_EMAIL, SCOPED_TOKEN), timeout=10) as client,
+    ):
+        yield emu, state, client
+
+
+def v2_follow(client: httpx.Client, base: str, path: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Follow a v2 listing by its Link header (and check `_links.next` says the same); ``base`` is the host the
+    relative links are resolved against (the site root, or the gateway plus /ex/confluence/{cloudId})."""
+    bodies: list[dict[str, Any]] = []
+    response = client.get(base + path, params=params)
+    for _ in range(200):
+        assert response.status_code == 200, response.text
+        body = response.json()
+        bodies.append(body)
+        link = response.headers.get("Link")
+        nxt = body["_links"].get("next")
+        if link is None:
+            assert nxt is None
+            return bodies
+        assert link == f'<{nxt}>; rel="next"'
+        response = client.get(base + nxt)
+    raise AssertionError("pagination did not end")
+
+
+def caller(emu: ConfluenceEmulator, state: ConfluenceState) -> User:
+    """The user the ``cloud``/``dc`` fixture's client authenticates as."""
+    user = state.user_by_email(CLOUD_EMAIL) if emu.cloud else state.user_by_username("admin")
+    assert user is not None
+    return user

@@ -30,6 +30,7 @@ class AccessStore:
     grants: list[Grant]
     credentials: Credentials
     anonymous_access: bool
+    read_restricted: set[str]
     _next_grant: int
 
     def now(self) -> datetime:
@@ -182,6 +183,10 @@ class AccessStore:
                 "read": Restrictions({u.account_id for u in read_users}, set(read_groups)),
                 "update": Restrictions({u.account_id for u in update_users}, set(update_groups)),
             }
+            if content.restrictions["read"]:
+                self.read_restricted.add(content.id)
+            else:
+                self.read_restricted.discard(content.id)
 
     def clear_restrictions(self, content_id: str) -> None:
         self.set_restrictions(content_id)

@@ -24,6 +24,8 @@ class ContentStore:
     contents: dict[int, Content]
     default_user: User
     label_ids: dict[str, int]
+    child_counts: dict[tuple[str, str | None], int]  # (space, parent) -> tree children ever added (positions)
+    read_restricted: set[str]
     _next_num: int
 
     def now(self) -> datetime:
@@ -101,11 +103,13 @@ class ContentStore:
             self._check_parent(space, type, parent_id)
             user = author or self.default_user
             at = aware(created) if created else self.now()
-            siblings = sum(1 for c in self.contents.values() if c.parent_id == parent_id and c.type in TREE_TYPES)
             content = self._new(
                 type, space, title, body, at, user, parent_id=parent_id, labels=self._norm_labels(labels)
             )
-            content.position = siblings
+            if type in TREE_TYPES:
+                slot = (space, parent_id)
+                content.position = self.child_counts.get(slot, 0)
+                self.child_counts[slot] = content.position + 1
             home = self.spaces[space]
             if type == "page" and parent_id is None and home.homepage_id is None:
                 home.homepage_id = content.id
@@ -227,6 +231,7 @@ class ContentStore:
         with self.lock:
             content = self.get(content_id)
             del self.contents[content.num]
+            self.read_restricted.discard(content.id)
             for child in [c for c in self.contents.values() if c.type in ("attachment", "comment")]:
                 if child.parent_id == content.id:
                     del self.contents[child.num]

@@ -125,10 +125,11 @@ class Content:
         default_factory=lambda: {"read": Restrictions(), "update": Restrictions()}
     )
     position: int = 0
+    id: str = field(init=False)
 
-    @property
-    def id(self) -> str:
-        return f"att{self.num}" if self.type == "attachment" else str(self.num)
+    def __post_init__(self) -> None:
+        # Computed once: ids are read on every render and CQL match, and neither num nor type ever changes.
+        self.id = f"att{self.num}" if self.type == "attachment" else str(self.num)
 
 
 @dataclass

@@ -74,6 +74,8 @@ def can_read(state: ConfluenceState, viewer: Viewer, content: Content) -> bool:
     item = state.container_of(content) if content.type in ("attachment", "comment") else content
     if item is None or not can_view_space(state, viewer, content.space_key):
         allowed = False
+    elif not state.read_restricted:
+        allowed = True  # nothing on the site is restricted: the space decides
     else:
         allowed = satisfies(viewer, item) and all(satisfies(viewer, a) for a in state.ancestors(item))
     viewer._items[content.id] = allowed

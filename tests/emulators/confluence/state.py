@@ -35,6 +35,9 @@ class ConfluenceState(ContentStore, AccessStore):
         self.grants: list[Grant] = []
         self.contents: dict[int, Content] = {}
         self.label_ids: dict[str, int] = {}
+        self.child_counts: dict[tuple[str, str | None], int] = {}
+        # Ids of content with a read restriction of its own: lets visibility skip ancestor walks when empty.
+        self.read_restricted: set[str] = set()
         self.credentials = Credentials()
         # Site-wide "anonymous access" switch (Cloud: global permission; DC: Use Confluence for anonymous users).
         self.anonymous_access = False

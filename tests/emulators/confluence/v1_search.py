@@ -72,11 +72,9 @@ class V1Search(Api):
             candidates = [
                 c
                 for c in query.candidates(state)
-                if state.searchable(c)
-                and self._in_scope(c, archived_spaces, current_spaces)
-                and self.readable(request, c)
+                if state.searchable(c) and self._in_scope(c, archived_spaces, current_spaces)
             ]
-            hits = query.run(state, candidates)
+            hits = [c for c in query.run(state, candidates) if self.readable(request, c)]
             page, nxt = window(state, self.cloud, hits, start, limit)
         link = None
         if nxt is not None and self.cloud:

@@ -87,6 +87,8 @@ def test_page_shapes_bodies_and_statuses(cloud: Site) -> None:
     assert [b["id"] for b in blogs] == [blog] and "parentId" not in blogs[0]
     assert v2(client, emu, f"/blogposts/{blog}").json()["title"] == "News"
     assert [b["id"] for b in v2(client, emu, f"/spaces/{state.spaces['SH'].id}/blogposts").json()["results"]] == [blog]
+    tops = v2(client, emu, f"/spaces/{state.spaces['SH'].id}/pages", depth="root").json()["results"]
+    assert [p["id"] for p in tops] == [root]
 
 
 def test_attachments(cloud: Site) -> None:

@@ -90,7 +90,7 @@ class V2Content(Api):
             raise Reply(v2_error(400, f"sort {raw} is not supported"))
         return sorted(items, key=_SORT_KEYS[field], reverse=desc)
 
-    def _listing(self, request: web.Request, ctype: str, space_ids: set[str]) -> web.Response:
+    def _listing(self, request: web.Request, ctype: str, space_ids: set[str], roots: bool = False) -> web.Response:
         fmt = self.body_format(request)
         statuses = self.v2_statuses(request)
         ids = set(_values(request, "id"))
@@ -104,6 +104,7 @@ class V2Content(Api):
                 and (not space_ids or c.space_key in spaces)
                 and (not ids or c.id in ids)
                 and (title is None or c.title == title)
+                and (not roots or c.parent_id is None)
             ),
         )
         allowed = (
@@ -130,7 +131,11 @@ class V2Content(Api):
         return {str(space.id)}
 
     async def space_pages(self, request: web.Request) -> web.Response:
-        return self._listing(request, "page", self._space_id(request))
+        """``depth=root`` keeps the space's top-level pages only (default ``all``)."""
+        depth = request.query.get("depth", "all")
+        if depth not in ("all", "root"):
+            raise Reply(v2_error(400, "depth must be all or root"))
+        return self._listing(request, "page", self._space_id(request), roots=depth == "root")
 
     async def space_blogposts(self, request: web.Request) -> web.Response:
         return self._listing(request, "blogpost", self._space_id(request))

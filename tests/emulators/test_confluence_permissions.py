@@ -50,6 +50,12 @@ def test_users_and_groups(site: Site) -> None:
     assert sorted(g["name"] for g in member_of.json()["results"]) == ["confluence-users", "hr"]
     members = client.get(emu.endpoint + "/rest/api/group/hr/member").json()["results"]
     assert [u["displayName"] for u in members] == ["Helen Rossi"]
+    for i in range(3):
+        state.add_user(f"Temp {i}", f"temp{i}@example.com", groups=["hr"])
+    first = client.get(emu.endpoint + "/rest/api/group/hr/member", params={"limit": 2}).json()
+    assert first["size"] == 2 and first["_links"]["next"].startswith("/rest/api/group/hr/member?")
+    rest = client.get(first["_links"]["base"] + first["_links"]["next"]).json()
+    assert rest["start"] == 2 and rest["size"] == 2
     assert client.get(emu.endpoint + "/rest/api/group/nope/member").status_code == 404
 
 

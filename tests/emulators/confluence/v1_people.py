@@ -54,14 +54,14 @@ class V1People(Api):
             out.append(Route("GET", "/user/list", self.user_list, "v1.user.list", scopes.USERS))
         return out
 
-    def _page(self, request: web.Request, items: list[JSON], path: str) -> web.Response:
+    def _page(self, request: web.Request, items: list[JSON]) -> web.Response:
         start = int_param(request, "start", 0)
         limit = max(1, min(int_param(request, "limit", 200), 1000))
         page = items[start : start + limit]
-        links: JSON = {"base": self.site.endpoint, "context": self.site.context, "self": self.site.endpoint + path}
-        if start + limit < len(items):
-            links["next"] = f"{path}?start={start + limit}&limit={limit}"
-        return json_response({"results": page, "start": start, "limit": limit, "size": len(page), "_links": links})
+        call = self.call(request)
+        link = v1_link(request, call, start=start + limit, limit=limit) if start + limit < len(items) else None
+        body = v1_list(request, call, self.site.endpoint, self.site.context, page, start, limit, link)
+        return json_response(body)
 
     # -- spaces --------------------------------------------------------------------------------------------
     async def spaces(self, request: web.Request) -> web.Response:
@@ -76,7 +76,7 @@ class V1People(Api):
             ]
             cap = self.state.cloud_cap if self.cloud else self.state.dc_plain_cap
             items = [self.render.space(s, exp) for s in spaces]
-        limit = min(int_param(request, "limit", 25), cap)
+        limit = max(1, min(int_param(request, "limit", 25), cap))
         start = int_param(request, "start", 0)
         page, nxt = window(self.state, self.cloud, items, start, limit)
         call = self.call(request)
@@ -162,12 +162,12 @@ class V1People(Api):
         with self.state.lock:
             user = self._lookup(request)
             groups = [self.render.group(self.state.groups[n]) for n in sorted(self.state.groups_of(user))]
-        return self._page(request, groups, "/rest/api/user/memberof")
+        return self._page(request, groups)
 
     async def groups(self, request: web.Request) -> web.Response:
         with self.state.lock:
             groups = [self.render.group(g) for g in sorted(self.state.groups.values(), key=lambda g: g.name)]
-        return self._page(request, groups, "/rest/api/group")
+        return self._page(request, groups)
 
     def _group(self, request: web.Request) -> Group:
         state = self.state
@@ -184,9 +184,9 @@ class V1People(Api):
             group = self._group(request)
             ids = sorted(self.state.members.get(group.name, set()))
             users = [self.render.user(self.state.users[a]) for a in ids if a in self.state.users]
-        return self._page(request, users, f"/rest/api/group/{group.name}/member")
+        return self._page(request, users)
 
     async def user_list(self, request: web.Request) -> web.Response:
         with self.state.lock:
             users = [self.render.user(u) for u in sorted(self.state.users.values(), key=lambda u: u.username)]
-        return self._page(request, users, "/rest/api/user/list")
+        return self._page(request, users)

@@ -18,6 +18,7 @@ from meilisearch.errors import MeilisearchApiError, MeilisearchCommunicationErro
 from meilisearch.models.task import TaskInfo
 
 from coco_operator.errors import IndexingError, SearchBackendError
+from coco_operator.reasons import Reason
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ class MeiliSink:
                 raise SearchBackendError(
                     f"Meilisearch at {self.url} refused the API key while trying to {what} ({exc.message}); "
                     "set the operator's Meilisearch key Secret to a master or admin key.",
-                    reason="SearchBackendUnauthorized",
+                    reason=Reason.SEARCH_BACKEND_UNAUTHORIZED,
                     retryable=False,
                 ) from exc
             raise IndexingError(f"Meilisearch refused to {what}: {exc.message} ({exc.code})") from exc

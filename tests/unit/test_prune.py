@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from coco_operator.prune import Listing, prune_reason
+from coco_operator.sync.plan import Listing, prune_reason
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 RECENT = Listing(last_prune=NOW - timedelta(minutes=10), total=100)

@@ -187,7 +187,8 @@ class ProgressPublisher:
         written: tuple[str, int] | None = None
         while not self._stop.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), timeout=self.interval_s)
+                async with asyncio.timeout(self.interval_s):
+                    await self._stop.wait()
             current = self.latest
             if self._stop.is_set() or current is None or current == written:
                 continue

@@ -216,8 +216,11 @@ class Worker:
             except Exception:  # a bug or an API error must not kill the worker for good
                 log.exception("worker for %s failed; retrying", datasource_id(self.key))
                 delay = self.d.settings.retry_delay_seconds
+            # asyncio.timeout, not wait_for: wait_for in 3.11 can swallow a cancel that arrives as `wake` is set,
+            # and `stop()` would then wait forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), timeout=delay)
+                async with asyncio.timeout(delay):
+                    await self.wake.wait()
 
     async def step(self) -> float | None:
         """Do what is due now; return how long to sleep (None: until woken)."""

@@ -80,18 +80,7 @@ async def run_sync(
         )
     except SyncError as exc:  # e.g. a CA bundle that is not PEM
         return SyncResult.failed(started, exc)
-    run = Run(
-        request,
-        settings,
-        started=started,
-        client=client,
-        source=ConfluenceSource(
-            client, config.all_spaces(), cql_filter=config.cql, concurrency=settings.confluence_concurrency
-        ),
-        sink=sink or _meili_sink(request, settings),
-        workers=text_workers or TextWorkers(max(1, settings.text_workers)),
-        report=progress or _quiet,
-    )
+    run = new_run(request, settings, client, sink=sink, text_workers=text_workers, progress=progress, started=started)
     t0 = time.monotonic()
     try:
         async with client:
@@ -101,6 +90,32 @@ async def run_sync(
     result.requests = client.requests
     _log_summary(request, result, time.monotonic() - t0)
     return result
+
+
+def new_run(
+    request: SyncRequest,
+    settings: Settings,
+    client: ConfluenceClient,
+    *,
+    sink: Sink | None = None,
+    text_workers: TextWorkers | None = None,
+    progress: Progress | None = None,
+    started: datetime | None = None,
+) -> Run:
+    """The state a run's phases share, with its source, its sink (Meilisearch unless given) and text workers."""
+    config = request.spec.connector.config
+    return Run(
+        request,
+        settings,
+        started=started or datetime.now(UTC),
+        client=client,
+        source=ConfluenceSource(
+            client, config.all_spaces(), cql_filter=config.cql, concurrency=settings.confluence_concurrency
+        ),
+        sink=sink or _meili_sink(request, settings),
+        workers=text_workers or TextWorkers(max(1, settings.text_workers)),
+        report=progress or _quiet,
+    )
 
 
 async def _run_phases(run: Run, *, own_workers: bool) -> SyncResult:

@@ -30,7 +30,6 @@ def sync_job(
 ) -> dict[str, Any]:
     meta = body["metadata"]
     namespace, name = meta["namespace"], meta["name"]
-    env = job_env(spec, settings)
     labels = {
         "app.kubernetes.io/name": "coco-operator",
         "app.kubernetes.io/component": "sync",
@@ -62,33 +61,37 @@ def sync_job(
             "ttlSecondsAfterFinished": settings.job_ttl_seconds,
             "template": {
                 "metadata": {"labels": labels},
-                "spec": {
-                    "restartPolicy": "Never",
-                    "serviceAccountName": settings.job_service_account,
-                    "automountServiceAccountToken": True,
-                    "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
-                    "containers": [
-                        {
-                            "name": "sync",
-                            "image": settings.job_image,
-                            "args": ["sync", "--datasource", f"{namespace}/{name}", "--run-id", run_id],
-                            "env": env,
-                            "resources": {
-                                "requests": {"cpu": settings.job_cpu_request, "memory": settings.job_memory_limit},
-                                "limits": {"memory": settings.job_memory_limit},
-                            },
-                            "securityContext": {
-                                "allowPrivilegeEscalation": False,
-                                "readOnlyRootFilesystem": True,
-                                "capabilities": {"drop": ["ALL"]},
-                            },
-                            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
-                        }
-                    ],
-                    "volumes": [{"name": "tmp", "emptyDir": {}}],
-                },
+                "spec": _pod_spec(f"{namespace}/{name}", run_id, job_env(spec, settings), settings),
             },
         },
+    }
+
+
+def _pod_spec(datasource: str, run_id: str, env: list[dict[str, Any]], settings: Settings) -> dict[str, Any]:
+    return {
+        "restartPolicy": "Never",
+        "serviceAccountName": settings.job_service_account,
+        "automountServiceAccountToken": True,
+        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": [
+            {
+                "name": "sync",
+                "image": settings.job_image,
+                "args": ["sync", "--datasource", datasource, "--run-id", run_id],
+                "env": env,
+                "resources": {
+                    "requests": {"cpu": settings.job_cpu_request, "memory": settings.job_memory_limit},
+                    "limits": {"memory": settings.job_memory_limit},
+                },
+                "securityContext": {
+                    "allowPrivilegeEscalation": False,
+                    "readOnlyRootFilesystem": True,
+                    "capabilities": {"drop": ["ALL"]},
+                },
+                "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+            }
+        ],
+        "volumes": [{"name": "tmp", "emptyDir": {}}],
     }
 
 

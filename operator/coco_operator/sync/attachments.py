@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 from coco_operator.aio import together
+from coco_operator.confluence.extract import extract_text, needs_download, skip_reason
 from coco_operator.confluence.items import attachment_media_type, attachment_size
 from coco_operator.documents import attachment_document, document_id
 from coco_operator.errors import AuthenticationError, SyncError
@@ -57,9 +58,6 @@ async def _index_window(run: Run, window: list[Item]) -> None:
 
 async def _text_of(run: Run, att: Item) -> str | None:
     """The attachment's text, or None: not a format with text, too large, or unreadable (then counted as skipped)."""
-    # The document parsers (pypdf, python-docx, python-pptx, openpyxl) load only for runs that index attachments.
-    from coco_operator.confluence.extract import extract_text, needs_download, skip_reason
-
     settings = run.settings
     title = str(att.get("title", ""))
     media_type = attachment_media_type(att)

@@ -120,7 +120,3 @@ def attachment_document(item: dict[str, Any], text: str | None, ctx: MappingCont
         }
     )
     return doc
-
-
-def count_key(doc_type: str) -> str:
-    return {"page": "pages", "blogpost": "blogposts", "attachment": "attachments"}[doc_type]

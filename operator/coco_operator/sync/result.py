@@ -71,10 +71,9 @@ async def summarise(run: Run) -> SyncResult:
 
 def with_partial(result: SyncResult, run: Run) -> SyncResult:
     """A failed run still says what it had found out (full or incremental, why it listed) and skipped."""
-    try:
-        planned = run.planned
-    except RuntimeError:  # failed before it had a plan
+    if not run.has_plan:  # failed before it had one
         return result
+    planned = run.planned
     result.incremental = planned.plan.incremental
     result.prune_reason = planned.plan.prune_reason
     result.skipped_items = list(run.tally.skipped_items)

@@ -14,7 +14,7 @@ from coco_operator.aio import Prefetch
 from coco_operator.confluence.client import ConfluenceClient
 from coco_operator.confluence.source import Changed, ConfluenceSource, SpaceInfo
 from coco_operator.confluence.text_workers import TextWorkers
-from coco_operator.documents import MappingContext, count_key
+from coco_operator.documents import MappingContext
 from coco_operator.enrich import EnrichContext, EnrichingWriter
 from coco_operator.settings import Settings
 from coco_operator.sync.plan import Plan, large
@@ -53,8 +53,12 @@ class Tally:
         return self.pages + self.blogposts + self.attachments
 
     def indexed(self, doc_type: str) -> None:
-        key = count_key(doc_type)
-        setattr(self, key, getattr(self, key) + 1)
+        if doc_type == "attachment":
+            self.attachments += 1
+        elif doc_type == "blogpost":
+            self.blogposts += 1
+        else:
+            self.pages += 1
 
     def skip(self, item: str) -> None:
         self.skipped += 1
@@ -138,6 +142,10 @@ class Run:
     @property
     def datasource_id(self) -> str:
         return self.request.datasource_id
+
+    @property
+    def has_plan(self) -> bool:
+        return self._planned is not None
 
     @property
     def planned(self) -> Planned:

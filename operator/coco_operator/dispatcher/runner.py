@@ -361,7 +361,7 @@ class Worker:
 def record_metrics(key: Key, result: SyncResult, reason: str) -> None:
     ns, name = key
     outcome = "Succeeded" if result.succeeded else "Failed"
-    metrics.RUNS.labels(ns, name, outcome, "Succeeded" if result.succeeded else reason).inc()
+    metrics.RUNS.labels(ns, name, outcome, Reason.SUCCEEDED if result.succeeded else reason).inc()
     metrics.RUN_DURATION.labels(ns, name).observe(result.duration_s)
     if result.succeeded:
         for doc_type in ("pages", "blogposts", "attachments"):

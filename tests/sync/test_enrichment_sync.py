@@ -13,8 +13,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from coco_operator.api.datasource import DatasourceSpec
-from coco_operator.prune import Listing
 from coco_operator.sync import SyncRequest, SyncResult, run_sync
+from coco_operator.sync.plan import Listing
 from tests.emulators.confluence import ConfluenceEmulator
 from tests.sync.conftest import MeiliServer, make_spec, settings_for, token_for
 

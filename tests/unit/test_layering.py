@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "operator" / "coco_operator"
 LAYERS: list[set[str]] = [
     {"", "times", "reasons", "errors", "aio", "settings", "logs", "metrics"},  # foundation: leaf helpers
     {"api"},
-    {"confluence", "search", "enrich"},
+    {"confluence", "search", "enrich", "permissions"},
     {"documents"},
     {"sync", "status"},
     {"dispatcher"},

@@ -116,6 +116,7 @@ def test_a_user_provided_embedder_needs_vectors_in_every_document(meili: MeiliTa
     # Vectors are not part of a document as returned, unless asked for.
     assert {"id": 2, "title": "x"} in all_docs(meili, index_uid)
     assert search(meili, index_uid, {"q": "x"}).json()["hits"] == [{"id": 2, "title": "x"}]
+    assert search(meili, index_uid, {"q": "0"}).json()["hits"] == []  # nor are they searchable
 
 
 def test_vectors_of_the_wrong_dimension_fail_the_task(meili: MeiliTarget, index_uid: str) -> None:

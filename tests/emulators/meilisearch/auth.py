@@ -26,6 +26,13 @@ _PATTERN_RE = re.compile(r"[A-Za-z0-9_-]+\*?|\*")
 INVALID_KEY = "The provided API key is invalid."
 
 
+def _missing_header() -> MeiliError:
+    return MeiliError(
+        "missing_authorization_header",
+        "The Authorization header is missing. It must use the bearer authorization method.",
+    )
+
+
 def _refused(message: str = INVALID_KEY) -> MeiliError:
     return MeiliError("invalid_api_key", message)
 
@@ -73,10 +80,7 @@ class Authorizer:
         """Authorize `action` (on `index` when the route names one) for an `Authorization` header."""
         scheme, _, token = (header or "").partition(" ")
         if header is not None and scheme != "Bearer":
-            raise MeiliError(
-                "missing_authorization_header",
-                "The Authorization header is missing. It must use the bearer authorization method.",
-            )
+            raise _missing_header()
         if self.master_key is None:
             if action.startswith("keys."):
                 raise MeiliError(
@@ -86,10 +90,7 @@ class Authorizer:
                 )
             return Access()
         if header is None:
-            raise MeiliError(
-                "missing_authorization_header",
-                "The Authorization header is missing. It must use the bearer authorization method.",
-            )
+            raise _missing_header()
         if " " not in header:
             raise _refused()
         if token == self.master_key:

@@ -125,12 +125,6 @@ def expect_uint(value: Any, code: str, path: str) -> int:
     return value
 
 
-def expect_bool(value: Any, code: str, path: str) -> bool:
-    if not isinstance(value, bool):
-        raise type_error(code, path, "a boolean", value)
-    return value
-
-
 def expect_str_list(value: Any, code: str, path: str) -> list[str]:
     if not isinstance(value, list):
         raise type_error(code, path, "an array", value)

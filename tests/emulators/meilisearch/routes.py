@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 
 from aiohttp import web
 
@@ -19,11 +20,12 @@ from .errors import (
     missing_field,
     not_emulated,
     reject_unknown_fields,
+    ticks,
     type_error,
 )
 from .filters import check_filterable, fuse_filters, matches, parse_filter
 from .http import Ctx, Handler, answer, documents_body, json_body
-from .settings import hide_secret, validate_patch
+from .settings import ALL_SETTINGS, EMULATED, hide_secret, validate_patch
 from .settings import shown as shown_settings
 
 
@@ -60,10 +62,12 @@ async def delete_index(ctx: Ctx) -> web.Response:
 
 
 async def add_documents(ctx: Ctx) -> web.Response:
+    known = ("primaryKey", "csvDelimiter", "customMetadata", "skipCreation")
     for name in ctx.query:
-        if name in ("csvDelimiter", "customMetadata", "skipCreation"):
+        if name not in known:
+            raise MeiliError("bad_request", f"Unknown parameter `{name}`: expected one of {ticks(known)}")
+        if name != "primaryKey":
             raise not_emulated(f"The `{name}` parameter")
-        reject_unknown_fields({name: None}, ("primaryKey", "csvDelimiter", "customMetadata", "skipCreation"))
     docs = await documents_body(ctx)
     uid = ctx.params["index"]
     payload = {"documents": docs, "primaryKey": ctx.query.get("primaryKey"), "may_create": ctx.access.may_create(uid)}
@@ -89,10 +93,8 @@ async def fetch_documents(ctx: Ctx) -> web.Response:
         index = ctx.store.index(ctx.params["index"])
         node = parse_filter(body.get("filter"), "invalid_document_filter")
         if node is not None:
-            try:
-                check_filterable(node, index.settings["filterableAttributes"], "invalid_document_filter")
-            except MeiliError as exc:
-                raise exc.in_index(index.uid) from None
+            # Unlike search and tasks, this route reports the engine's filter error without the index.
+            check_filterable(node, index.settings["filterableAttributes"], "invalid_document_filter")
         wanted = None if ids is None else {i if isinstance(i, str) else compact(i) for i in ids}
         selected = [
             d
@@ -148,11 +150,12 @@ async def get_settings(ctx: Ctx) -> web.Response:
 
 
 async def get_setting(ctx: Ctx) -> web.Response:
-    names = {"searchable-attributes", "filterable-attributes", "sortable-attributes", "ranking-rules", "embedders"}
-    route = ctx.params["setting"]
-    if route not in names:
+    routes = {re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower(): name for name in ALL_SETTINGS}
+    name = routes.get(ctx.params["setting"])
+    if name is None:
         return web.Response(status=404)
-    name = "".join(p.capitalize() if i else p for i, p in enumerate(route.split("-")))
+    if name not in EMULATED:
+        raise not_emulated(f"The `{name}` setting")
     with ctx.store.lock:
         return answer(shown_settings(ctx.store.index(ctx.params["index"]).settings)[name])
 

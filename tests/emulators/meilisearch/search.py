@@ -172,7 +172,7 @@ def _fields(doc: JSON, searchable: list[str]) -> list[tuple[int, list[str]]]:
     """(attribute rank, words) of every searchable scalar of a document."""
     if "*" in searchable:
         top = {key: i for i, key in enumerate(doc)}
-        pairs = [(top.get(path.split(".")[0], 0), v) for path, v in flatten(doc)]
+        pairs = [(top[path.split(".")[0]], v) for path, v in flatten(doc) if not path.startswith("_vectors")]
     else:
         pairs = [(r, x) for r, a in enumerate(searchable) for v in values_at(doc, a) for _, x in flatten(v)]
     out: list[tuple[int, list[str]]] = []

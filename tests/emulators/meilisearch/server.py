@@ -63,10 +63,6 @@ class MeiliEmulator:
     def url(self) -> str:
         return f"http://{self.host}:{self._port}"
 
-    @property
-    def port(self) -> int:
-        return self._port
-
     def __enter__(self) -> MeiliEmulator:
         self.start()
         return self

@@ -18,7 +18,7 @@ from typing import Any
 
 import jwt
 
-from .errors import MeiliError, compact
+from .errors import MeiliError, compact, serde_unexpected
 from .keys import ApiKey, derive_key, pattern_matches
 
 _ALGORITHMS = ["HS256", "HS384", "HS512"]
@@ -161,11 +161,11 @@ def _claims(text: str) -> tuple[str, SearchRules, int | None]:
     except ValueError as exc:
         raise _json_error(f"{exc}", len(text)) from None
     if not isinstance(payload, dict):
-        raise _json_error(f"invalid type: {_unexpected(payload)}, expected struct Claims", len(text))
+        raise _json_error(f"invalid type: {serde_unexpected(payload)}, expected struct Claims", len(text))
     rules = _search_rules(payload.get("searchRules"), text) if "searchRules" in payload else None
     exp = payload.get("exp")
     if exp is not None and (isinstance(exp, bool) or not isinstance(exp, int)):
-        raise _json_error(f"invalid type: {_unexpected(exp)}, expected i64", _after(text, "exp"))
+        raise _json_error(f"invalid type: {serde_unexpected(exp)}, expected i64", _after(text, "exp"))
     uid = payload.get("apiKeyUid")
     if rules is None or uid is None:
         raise _json_error(f"missing field `{'searchRules' if rules is None else 'apiKeyUid'}`", len(text.rstrip()))
@@ -194,17 +194,6 @@ def _after(text: str, key: str) -> int:
         return len(text)
     _, end = json.JSONDecoder().raw_decode(text, match.end())
     return end + 1
-
-
-def _unexpected(value: Any) -> str:
-    """How serde names an unexpected value."""
-    if isinstance(value, bool):
-        return f"boolean `{compact(value)}`"
-    if isinstance(value, float):
-        return f"floating point `{value}`"
-    if isinstance(value, str):
-        return f"string {compact(value)}"
-    return "sequence" if isinstance(value, list) else "map" if isinstance(value, dict) else compact(value)
 
 
 def _json_error(message: str, column: int) -> MeiliError:

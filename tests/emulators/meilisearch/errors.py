@@ -94,6 +94,17 @@ def describe(value: Any) -> str:
     return f"an object: `{compact(value)}`"
 
 
+def serde_unexpected(value: Any) -> str:
+    """How serde (outside deserr) names an unexpected value."""
+    if isinstance(value, bool):
+        return f"boolean `{compact(value)}`"
+    if isinstance(value, float):
+        return f"floating point `{value}`"
+    if isinstance(value, str):
+        return f"string {compact(value)}"
+    return "sequence" if isinstance(value, list) else "map" if isinstance(value, dict) else compact(value)
+
+
 def type_error(code: str, path: str, expected: str, value: Any) -> MeiliError:
     at = f" at `{path}`" if path else ""
     return MeiliError(code, f"Invalid value type{at}: expected {expected}, but found {describe(value)}")

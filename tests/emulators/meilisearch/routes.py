@@ -20,6 +20,7 @@ from .errors import (
     missing_field,
     not_emulated,
     reject_unknown_fields,
+    serde_unexpected,
     ticks,
     type_error,
 )
@@ -109,18 +110,11 @@ async def delete_batch(ctx: Ctx) -> web.Response:
     body = await json_body(ctx)
     if not isinstance(body, list):
         raise MeiliError(
-            "bad_request", f"Json deserialize error: invalid type: {describe_serde(body)}, expected a sequence"
+            "bad_request", f"Json deserialize error: invalid type: {serde_unexpected(body)}, expected a sequence"
         )
     ids = [v if isinstance(v, str) else compact(v) for v in body]
     details = {"providedIds": len(ids), "deletedDocuments": None}
     return _enqueue(ctx, ctx.params["index"], "documentDeletion", details, {"ids": ids})
-
-
-def describe_serde(value: object) -> str:
-    """How serde names an unexpected value."""
-    if isinstance(value, dict):
-        return "map"
-    return f"string {compact(value)}" if isinstance(value, str) else compact(value)
 
 
 async def delete_by_filter(ctx: Ctx) -> web.Response:

@@ -124,6 +124,24 @@ def test_settings_not_emulated_are_refused(fresh: MeiliEmulator) -> None:
     assert "Unknown field `sillyWords`" in assert_error(response, 400, "bad_request")
 
 
+def test_embedders_that_call_out_are_stored_not_run(fresh: MeiliEmulator) -> None:
+    # A real server would call the embedder; the emulator cannot, and keeps the settings (API key redacted).
+    rest = {
+        "source": "ollama",
+        "model": "m",
+        "url": "http://127.0.0.1:9/api/embed",
+        "apiKey": "k" * 40,
+        "dimensions": 2,
+    }
+    httpx.patch(f"{fresh.url}/indexes/idx/settings", json={"embedders": {"e": rest}}, headers=AUTH)
+    fresh.wait_idle()
+    shown = httpx.get(f"{fresh.url}/indexes/idx/settings/embedders", headers=AUTH).json()
+    assert shown == {"e": {**rest, "apiKey": "kkkkkXXXXXX..."}}
+    assert _post(fresh, "/indexes/idx/documents", [{"id": 1}]).status_code == 202
+    fresh.wait_idle()
+    assert fresh.documents("idx") == [{"id": 1}]
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -5,14 +5,13 @@ from __future__ import annotations
 import copy
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import JSON, MeiliError
 from .keys import ApiKey
 from .settings import default_settings
-
-FINISHED = ("succeeded", "failed", "canceled")
 
 
 def fmt_time(ns: int | None) -> str | None:
@@ -96,6 +95,7 @@ class Store:
         self.tasks: dict[int, Task] = {}
         self.keys: dict[str, ApiKey] = {}
         self.fail_next_tasks: list[tuple[str, str]] = []
+        self._queue: deque[Task] = deque()  # enqueued tasks, oldest first
         self._next_task_uid = 0
         self._next_batch_uid = 0
 
@@ -106,6 +106,7 @@ class Store:
             if self.fail_next_tasks:
                 task.forced_error = self.fail_next_tasks.pop(0)
             self.tasks[task.uid] = task
+            self._queue.append(task)
             return task
 
     def index(self, uid: str) -> Index:
@@ -117,17 +118,16 @@ class Store:
     def start_next(self) -> Task | None:
         """Mark the oldest enqueued task as processing, in a batch of its own."""
         with self.lock:
-            task = next((t for t in self.tasks.values() if t.status == "enqueued"), None)
-            if task is not None:
-                task.status = "processing"
-                task.started_at = time.time_ns()
-                task.batch_uid = self._next_batch_uid
-                self._next_batch_uid += 1
+            if not self._queue:
+                return None
+            task = self._queue.popleft()
+            task.status = "processing"
+            task.started_at = time.time_ns()
+            task.batch_uid = self._next_batch_uid
+            self._next_batch_uid += 1
             return task
 
-    def busy(self, index_uid: str | None = None) -> bool:
+    def busy(self) -> bool:
+        """Whether a task is enqueued or processing."""
         with self.lock:
-            return any(
-                t.status not in FINISHED and (index_uid is None or t.index_uid == index_uid)
-                for t in self.tasks.values()
-            )
+            return bool(self._queue) or any(t.status == "processing" for t in self.tasks.values())

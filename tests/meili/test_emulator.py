@@ -55,14 +55,18 @@ def test_stop_and_restart_keep_data(fresh: MeiliEmulator) -> None:
 
 
 def test_tasks_wait_while_stopped_and_their_states_are_observable(fresh: MeiliEmulator) -> None:
-    fresh.task_delay_s = 0.3
+    fresh.task_delay_s = 1.0  # long enough to see, even on a loaded machine
     first = _post(fresh, "/indexes/idx/documents", [{"id": 1}]).json()["taskUid"]
     second = _post(fresh, "/indexes/idx/documents", [{"id": 2}]).json()["taskUid"]
-    time.sleep(0.1)
+    deadline = time.monotonic() + 5
+    while _task(fresh, first)["status"] == "enqueued" and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert (_task(fresh, first)["status"], _task(fresh, second)["status"]) == ("processing", "enqueued")
     fresh.stop()
-    time.sleep(0.5)
+    time.sleep(1.5)
+    assert fresh.store.tasks[second].status == "enqueued"  # a stopped server processes nothing more
     fresh.restart()
+    fresh.task_delay_s = 0
     fresh.wait_idle()
     done_first, done_second = _task(fresh, first), _task(fresh, second)
     assert (done_first["status"], done_second["status"]) == ("succeeded", "succeeded")

@@ -74,6 +74,8 @@ class MeiliSink:
         self._buffer: list[bytes] = []
         self._buffer_bytes = 0
         self._pending: list[int] = []
+        # Meilisearch fails a whole batch when a document lacks vectors for a userProvided embedder (1.50).
+        self._user_vectors: tuple[str, ...] = ()
 
     async def _call(self, what: str, fn: Callable[[], T]) -> T:
         try:
@@ -145,12 +147,18 @@ class MeiliSink:
         if embedders:
             wanted["embedders"] = embedders
             same = same and _embedders_match(current.get("embedders") or {}, embedders)
+        effective = {**(current.get("embedders") or {}), **(embedders or {})}
+        self._user_vectors = tuple(
+            sorted(n for n, e in effective.items() if isinstance(e, dict) and e.get("source") == "userProvided")
+        )
         if same:
             return
         info = await self._call("update index settings", lambda: self._index.update_settings(wanted))
         await self._wait(int(info.task_uid), "update index settings")
 
     async def add(self, document: dict[str, Any]) -> None:
+        if self._user_vectors:
+            document = _opt_out_of_missing_vectors(document, self._user_vectors)
         try:
             raw = orjson.dumps(document)  # compact UTF-8, as Meilisearch takes it, several times faster than json
         except TypeError:  # e.g. an integer beyond 64 bits from a webhook: the standard encoder takes it
@@ -228,6 +236,16 @@ class MeiliSink:
         params = {"filter": _filter_eq(DATASOURCE_FIELD, datasource_id), "fields": [PRIMARY_KEY], "limit": 1}
         page = await self._call("count documents", lambda: self._index.get_documents(params))
         return int(page.total)
+
+
+def _opt_out_of_missing_vectors(document: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    """`_vectors.<name>: null` for every userProvided embedder the document brings no vector for (its opt-out)."""
+    vectors = document.get("_vectors")
+    present = vectors if isinstance(vectors, dict) else {}
+    missing = [n for n in names if n not in present]
+    if not missing:
+        return document
+    return {**document, "_vectors": {**present, **dict.fromkeys(missing)}}
 
 
 def _embedders_match(current: dict[str, Any], wanted: dict[str, Any]) -> bool:

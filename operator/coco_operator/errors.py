@@ -58,3 +58,16 @@ class IndexingError(SyncError):
 
 class SyncTimeoutError(SyncError):
     reason = "SyncTimeout"
+
+
+class EgressDeniedError(SyncError):
+    """The egress policy refused a URL, a redirect hop or an address (docs/security.md, point 1)."""
+
+    reason = "EgressDenied"
+    retryable = False
+
+
+class ResponseTooLargeError(SyncError):
+    """An answer exceeded its cap on decoded bytes or JSON values; nothing beyond the cap was kept."""
+
+    reason = "ResponseTooLarge"

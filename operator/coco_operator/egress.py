@@ -17,6 +17,7 @@ from typing import Literal
 import httpx
 
 from coco_operator.errors import EgressDeniedError
+from coco_operator.settings import Settings
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -152,7 +153,8 @@ class EgressPolicy:
     addresses: AddressRules | None = field(default_factory=AddressRules)
     start_hosts: tuple[str, ...] = ()  # hosts a starting URL (endpoint, webhook URL) may name; empty: any
     start_setting: str = "egress.confluenceHosts (COCO_ALLOWED_HOSTS)"
-    link_hosts: tuple[str, ...] = DEFAULT_LINK_HOSTS  # other hosts a download or its redirects may reach (https)
+    # Other hosts a download or its redirects may reach: over https, or http where the administrator allows http.
+    link_hosts: tuple[str, ...] = DEFAULT_LINK_HOSTS
     allow_http: bool = True
 
     def deny(self, host: str, why: str, fix: str) -> EgressDeniedError:
@@ -209,7 +211,8 @@ class EgressPolicy:
         origin = self.check_url(url)
         if origin == home:
             return origin
-        if kind == "download" and origin.scheme == "https" and host_matches(origin.host, self.link_hosts):
+        secure = origin.scheme == "https" or self.allow_http
+        if kind == "download" and secure and host_matches(origin.host, self.link_hosts):
             return origin
         what = "a download link or redirect" if kind == "download" else "a link or redirect in an API answer"
         fix = (
@@ -237,3 +240,27 @@ class EgressPolicy:
     def sends_credentials(self, origin: Origin, home: Origin) -> bool:
         """Credentials go to the endpoint's own origin only, never to a link host."""
         return origin == home
+
+
+def confluence_policy(settings: Settings) -> EgressPolicy:
+    """The policy for a Datasource's Confluence requests, from the operator's settings."""
+    return EgressPolicy(
+        "Confluence",
+        addresses=AddressRules.parse(settings.allow_private_networks, settings.allowed_cidrs),
+        start_hosts=tuple(settings.allowed_hosts),
+        start_setting="egress.confluenceHosts (COCO_ALLOWED_HOSTS)",
+        link_hosts=tuple(settings.link_allowed_hosts),
+        allow_http=settings.allow_http,
+    )
+
+
+def webhook_policy(settings: Settings) -> EgressPolicy:
+    """The policy for enrichment webhooks: http allowed (in-cluster services), no links to follow."""
+    return EgressPolicy(
+        "the webhook",
+        addresses=AddressRules.parse(settings.allow_private_networks, settings.allowed_cidrs),
+        start_hosts=tuple(settings.webhook_allowed_hosts),
+        start_setting="egress.webhookHosts (COCO_WEBHOOK_ALLOWED_HOSTS)",
+        link_hosts=(),
+        allow_http=True,
+    )

@@ -32,6 +32,7 @@ DECODE_STEP = 256 * 1024  # decoded bytes produced per step
 # A JSON answer may hold at most this many values: parsing costs about 0.4 µs and 60-100 bytes per value.
 MAX_JSON_VALUES = 1_000_000
 _JSON_STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"', re.DOTALL)
+LONG_STRING = 32  # strings shorter than this hold too few marks to matter
 
 _ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
     # Most specific first.
@@ -288,24 +289,33 @@ def _within(data: bytes, limit: int, *, what: str, truncate: bool) -> bytes:
 
 
 def json_values(data: bytes) -> int:
-    """An upper bound of the number of values in a JSON text, in C-speed scans.
+    """An upper bound of the number of values in a JSON text, in C-speed scans and constant memory.
 
-    Commas, colons and brackets outside strings bound the values; only when the quick count (which includes those
-    inside strings) is over the cap are strings removed first, so texts with many commas in strings pass.
+    Commas, colons and brackets bound the values. Only when that count (which includes those inside strings) is
+    over the cap are the ones inside longer strings subtracted, so a page full of commas still passes.
     """
-
-    def count(text: bytes) -> int:
-        return text.count(b",") + text.count(b"{") + text.count(b"[") + text.count(b":") + 1
-
-    quick = count(data)
+    marks = (b",", b"{", b"[", b":")
+    quick = sum(data.count(m) for m in marks) + 1
     if quick <= MAX_JSON_VALUES:
         return quick
-    return count(_JSON_STRING.sub(b'""', data))
+    inside = 0
+    for match in _JSON_STRING.finditer(data):
+        start, end = match.span()
+        if end - start > LONG_STRING:
+            inside += sum(data.count(m, start, end) for m in marks)
+    return quick - inside
 
 
-def parse_json(data: bytes, *, what: str) -> Any:
-    """`data` parsed, if it holds at most MAX_JSON_VALUES values (orjson itself refuses nesting over 1024 levels)."""
+def parse_json(data: bytes, *, what: str, loads: Callable[[bytes], Any] = orjson.loads) -> Any:
+    """`data` parsed, if it holds at most MAX_JSON_VALUES values.
+
+    orjson refuses nesting over 1,024 levels at once; the standard library's parser (for answers that may hold
+    integers beyond 64 bits) raises RecursionError at about 1,000 levels, turned into a ValueError here.
+    """
     values = json_values(data)
     if values > MAX_JSON_VALUES:
         raise ResponseTooLargeError(f"{what} holds more than {MAX_JSON_VALUES} JSON values ({values})")
-    return orjson.loads(data)
+    try:
+        return loads(data)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None

@@ -10,7 +10,7 @@ import pytest
 from aiohttp import web
 
 from coco_operator.confluence.client import ConfluenceClient
-from coco_operator.errors import ConfluenceUnavailableError, ResponseTooLargeError, SyncError
+from coco_operator.errors import ConfluenceUnavailableError, SyncError
 from tests.hostile.conftest import loopback_policy
 from tests.hostile.measure import in_child
 from tests.hostile.server import HostileServer, bomb, json_answer, never_answers, raw_answer, trickle

@@ -24,7 +24,12 @@ TOKEN = "pat-very-secret-1234"
 
 def client(server: HostileServer, policy: EgressPolicy | None = None, **kw: object) -> ConfluenceClient:
     return ConfluenceClient(
-        server.url, TOKEN, egress=policy or loopback_policy(), max_retry_s=2, deadline_s=5, **kw  # type: ignore[arg-type]
+        server.url,
+        TOKEN,
+        egress=policy or loopback_policy(),
+        max_retry_s=2,
+        deadline_s=5,
+        **kw,  # type: ignore[arg-type]
     )
 
 
@@ -76,7 +81,7 @@ async def test_download_redirect_to_a_foreign_origin_is_refused(
     foreign.route("/secret", raw_answer(b"internal data", headers={"Content-Type": "text/plain"}))
     endpoint.route("/download/attachments/1/a.txt", redirect(f"{foreign.url}/secret"))
     async with client(endpoint) as c:
-        with pytest.raises(EgressDeniedError, match="egress.linkHosts"):
+        with pytest.raises(EgressDeniedError, match=r"egress\.linkHosts"):
             await c.get_bytes(c.site_url("/download/attachments/1/a.txt"), max_bytes=1000)
     assert foreign.hits == []
 

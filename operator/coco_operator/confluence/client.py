@@ -26,6 +26,7 @@ from coco_operator.errors import (
     ConfigurationError,
     ConfluenceUnavailableError,
     ResponseTooLargeError,
+    SecretError,
     SpaceNotFoundError,
     SyncError,
 )
@@ -353,6 +354,13 @@ class ConfluenceClient:
 
 
 def _authorization(token: str, username: str | None) -> str:
+    if not token.isascii():  # HTTP headers are ASCII; httpx would fail building the request
+        raise SecretError(
+            "the Confluence token in the Secret named by connector.config.tokenSecretRef contains non-ASCII "
+            "characters; API tokens and personal access tokens are ASCII: copy the token again",
+            reason="SecretValueInvalid",
+            retryable=False,
+        )
     if username:
         return "Basic " + base64.b64encode(f"{username}:{token}".encode()).decode("ascii")
     return f"Bearer {token}"

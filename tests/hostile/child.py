@@ -12,14 +12,25 @@ import sys
 import time
 from typing import Any
 
+from coco_operator.confluence import extraction
 from coco_operator.confluence.client import ConfluenceClient
 from coco_operator.egress import AddressRules, EgressPolicy
 from coco_operator.errors import SyncError
+from coco_operator.workers import Limits, WorkerPool
+from tests.hostile.pdf import cpu_bomb_pdf
 
 
 async def run(spec: dict[str, Any]) -> dict[str, Any]:
     if spec["op"] == "noop":
         return {"ok": True}
+    if spec["op"] == "extract_cpu_bomb":
+        limits = Limits(**spec["limits"])
+        pool = WorkerPool(extraction.WORKER_MODULE, 1, limits)
+        try:
+            result = await extraction.extract(cpu_bomb_pdf(), "application/pdf", "bomb.pdf", limits, pool=pool)
+        finally:
+            await pool.close()
+        return {"ok": not result.failed, "reason": result.skipped_reason}
     policy = EgressPolicy("Confluence", addresses=AddressRules(allow_private=True))
     t0 = time.monotonic()
     async with ConfluenceClient(spec["endpoint"], "pat", egress=policy, **spec.get("client", {})) as client:

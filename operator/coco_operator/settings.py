@@ -135,7 +135,26 @@ class Settings(BaseSettings):
         description="Processes per large run (500+ pages to fetch) that turn pages into text while the run keeps "
         "downloading; 0: convert in the run's own process.",
     )
-    extraction_timeout_seconds: float = Field(default=30, gt=0, description="Max time to extract one attachment.")
+    extraction_timeout_seconds: float = Field(
+        default=30, gt=0, description="Max time (wall clock and CPU) to extract one attachment; then it is skipped."
+    )
+    extraction_workers: int = Field(
+        default=2, ge=1, le=16, description="Processes that extract attachment text, shared by all runs."
+    )
+    extraction_memory_bytes: int = Field(
+        default=512 * 1024 * 1024,
+        ge=128 * 1024 * 1024,
+        description="Address-space limit of each extraction process; an attachment that needs more is skipped.",
+    )
+    text_worker_memory_bytes: int = Field(
+        default=512 * 1024 * 1024,
+        ge=64 * 1024 * 1024,
+        description="Address-space limit of each text conversion process; a page that needs more is indexed by "
+        "title and metadata only.",
+    )
+    text_conversion_timeout_seconds: float = Field(
+        default=90, gt=0, description="Max time (wall clock; CPU: two thirds of it) to convert one batch of pages."
+    )
     attachment_max_bytes: int = Field(default=10_000_000, ge=0, description="Larger attachments: metadata only.")
 
     # Operator

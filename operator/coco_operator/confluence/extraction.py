@@ -14,6 +14,7 @@ import weakref
 import orjson
 
 from coco_operator.confluence.extract import READABLE_KINDS, Extracted, extract_text, kind_of
+from coco_operator.settings import Settings
 from coco_operator.workers import HEADER, Limits, WorkerFailed, WorkerPool
 
 WORKER_MODULE = "coco_operator.confluence.extraction_worker"
@@ -34,9 +35,10 @@ def shared_pool(limits: Limits = DEFAULT_LIMITS, processes: int = DEFAULT_PROCES
     return pool
 
 
-def limits_for(timeout_s: float, memory_bytes: int = DEFAULT_LIMITS.memory_bytes) -> Limits:
+def limits_from(settings: Settings) -> Limits:
     """Limits from the operator's settings: the extraction timeout is both the CPU and the wall-clock budget."""
-    return Limits(memory_bytes=memory_bytes, cpu_seconds=timeout_s, wall_seconds=timeout_s)
+    timeout = settings.extraction_timeout_seconds
+    return Limits(memory_bytes=settings.extraction_memory_bytes, cpu_seconds=timeout, wall_seconds=timeout)
 
 
 async def extract(

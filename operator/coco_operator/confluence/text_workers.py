@@ -27,6 +27,7 @@ import orjson
 
 from coco_operator.confluence.text_worker import convert_batch
 from coco_operator.documents import storage_of
+from coco_operator.settings import Settings
 from coco_operator.workers import Limits, WorkerFailed, WorkerPool
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,12 @@ OnSkip = Callable[[dict[str, Any], str], None]
 class Converted:
     text: str
     problem: str | None = None  # why there is no text (the body exceeded a limit)
+
+
+def limits_from(settings: Settings) -> Limits:
+    """Limits per batch from the operator's settings."""
+    timeout = settings.text_conversion_timeout_seconds
+    return Limits(memory_bytes=settings.text_worker_memory_bytes, cpu_seconds=timeout * 2 / 3, wall_seconds=timeout)
 
 
 def nesting_depth(body: str, stop_at: int) -> int:

@@ -184,6 +184,8 @@ class EgressPolicy:
         self.check_name(origin.host)
         ip = literal_ip(origin.host)
         if ip is not None:
+            if ip in METADATA_ADDRESSES and self.addresses is None:  # never legitimate, settings or not
+                raise self.deny(origin.host, "it is a cloud metadata address", "point at another host")
             self.check_address(origin.host, ip, literal=True)
         return origin
 

@@ -61,8 +61,11 @@ def truncate(message: str, limit: int = MAX_MESSAGE_CHARS) -> str:
     """At most `limit` characters, cut with a marker that says so."""
     if len(message) <= limit:
         return message
-    marker = f" ... ({len(message) - limit} more characters)"
-    return message[: max(0, limit - len(marker))] + marker
+    keep = limit
+    for _ in range(2):  # the marker's length depends on the count it states
+        marker = f" ... ({len(message) - keep} more characters)"
+        keep = max(0, limit - len(marker))
+    return message[:keep] + f" ... ({len(message) - keep} more characters)"
 
 
 def transport_problem(exc: BaseException) -> str:

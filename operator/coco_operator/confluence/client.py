@@ -19,18 +19,17 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import orjson
 
+from coco_operator.confluence.answers import Answer, is_rate_limited, raise_for_status
 from coco_operator.egress import EgressPolicy, LinkKind
 from coco_operator.egress_http import ACCEPT_ENCODING, GuardedTransport, parse_json, read_bounded
 from coco_operator.errors import (
-    AuthenticationError,
     ConfigurationError,
     ConfluenceUnavailableError,
     ResponseTooLargeError,
     SecretError,
-    SpaceNotFoundError,
     SyncError,
 )
-from coco_operator.secret_values import clean_secret_value, redact, transport_problem
+from coco_operator.secret_values import clean_secret_value, transport_problem
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +38,6 @@ RETRY_AFTER_MAX_S = 120.0
 BACKOFF_BASE_S = 1.0
 BACKOFF_MAX_S = 30.0
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
-ERROR_DETAIL_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -99,20 +97,6 @@ MAX_REDIRECTS = 5
 ERROR_BODY_BYTES = 64 * 1024  # an error answer only feeds a message
 DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 DEFAULT_DEADLINE_S = 120.0
-
-
-@dataclass(frozen=True)
-class Answer:
-    """A complete answer, read within its bounds."""
-
-    status_code: int
-    headers: httpx.Headers
-    content: bytes
-    url: httpx.URL
-
-    @property
-    def text(self) -> str:
-        return self.content.decode("utf-8", "replace")
 
 
 def display_url(url: str | httpx.URL) -> str:
@@ -253,10 +237,10 @@ class ConfluenceClient:
                     self._on_response("GET", answer.status_code)
                 if answer.status_code in fail_fast:
                     return answer
-                if not _is_rate_limited(answer) and answer.status_code not in RETRYABLE_STATUS:
+                if not is_rate_limited(answer) and answer.status_code not in RETRYABLE_STATUS:
                     return answer
                 wait = parse_retry_after(answer.headers.get("Retry-After"))
-                if wait is None and _is_rate_limited(answer):
+                if wait is None and is_rate_limited(answer):
                     # Data Center's token bucket says how long until it refills.
                     wait = parse_retry_after(answer.headers.get("X-RateLimit-Interval-Seconds"))
                 problem = f"HTTP {answer.status_code}"
@@ -289,7 +273,7 @@ class ConfluenceClient:
         malformed_retries = 1
         while True:
             answer = await self._send(url, params, fail_fast)
-            _raise_for_status(answer, self.site, self._secrets)
+            raise_for_status(answer, self.site, self._secrets)
             what = f"Confluence's answer for {answer.url.path}"
             try:
                 data = parse_json(answer.content, what=what)  # orjson: a run decodes tens of MB, ~3x faster
@@ -314,7 +298,7 @@ class ConfluenceClient:
             raise SyncError(
                 f"download of {display_url(url)} exceeds {max_bytes} bytes", reason="AttachmentTooLarge"
             ) from None
-        _raise_for_status(answer, self.site, self._secrets)
+        raise_for_status(answer, self.site, self._secrets)
         return answer.content
 
     async def paginate(
@@ -380,49 +364,3 @@ def _ssl_context(ca_pem: str) -> ssl.SSLContext:
     except ssl.SSLError as exc:
         raise ConfigurationError(f"the CA bundle in caBundleSecretRef is not valid PEM: {exc}") from exc
     return ctx
-
-
-def _is_rate_limited(answer: Answer) -> bool:
-    if answer.status_code == 429:
-        return True
-    # Some Data Center setups answer 403 with a plain "Rate limit exceeded" body instead of 429.
-    return answer.status_code == 403 and "rate limit" in answer.text[:200].lower()
-
-
-def _raise_for_status(answer: Answer, site: Site, secrets: tuple[str, ...]) -> None:
-    code = answer.status_code
-    if code < 400:
-        return
-    detail = redact(_error_message(answer), secrets)[:ERROR_DETAIL_CHARS]
-    if code in (401, 403):
-        how = (
-            "username must be the account's email and the Secret must hold an API token"
-            if site.cloud
-            else "the Secret must hold a valid personal access token (or set username for Basic auth)"
-        )
-        raise AuthenticationError(
-            f"Confluence at {site.base} refused the credentials (HTTP {code}{': ' + detail if detail else ''}); "
-            f"{how}. Update the Secret named in tokenSecretRef."
-        )
-    if code == 404:
-        raise SpaceNotFoundError(f"Confluence at {site.base} answered 404 for {answer.url.path}: {detail}")
-    error = ConfluenceUnavailableError(
-        f"Confluence at {site.base} answered HTTP {code} for {answer.url.path}: {detail or 'no details'}"
-    )
-    error.status_code = code
-    raise error
-
-
-def _error_message(answer: Answer) -> str:
-    try:
-        body = orjson.loads(answer.content)
-    except orjson.JSONDecodeError:
-        return answer.text[:ERROR_DETAIL_CHARS].strip()
-    if isinstance(body, dict):
-        if "message" in body:
-            return str(body["message"])
-        errors = body.get("errors")
-        if isinstance(errors, list) and errors:
-            first = errors[0]
-            return str(first.get("title") or first) if isinstance(first, dict) else str(first)
-    return ""

@@ -189,6 +189,8 @@ class ConfluenceClient:
             try:
                 location = response.headers.get("location")
                 if response.status_code in REDIRECTS and location:
+                    # Read the (small) body so the connection can be reused: a TLS handshake per download otherwise.
+                    await read_bounded(response, ERROR_BODY_BYTES, what="a redirect", truncate=True)
                     seen.add(current)
                     current = current.join(location)
                     if current in seen:

@@ -24,7 +24,7 @@ import httpx
 import orjson
 
 from coco_operator.egress import EgressPolicy, IPAddress, literal_ip
-from coco_operator.errors import EgressDeniedError, ResponseTooLargeError
+from coco_operator.errors import EgressDeniedError, MalformedAnswerError, ResponseTooLargeError
 
 Resolver = Callable[[str, int], Awaitable[list[IPAddress]]]
 ACCEPT_ENCODING = "gzip, deflate"  # what read_bounded can decode in bounded steps
@@ -245,10 +245,9 @@ def _decoder(response: httpx.Response) -> _Decoder:
         return _Decoder("identity")
     if len(encodings) == 1 and encodings[0] in ("gzip", "x-gzip", "deflate"):
         return _Decoder("gzip" if encodings[0] == "x-gzip" else encodings[0])
-    raise ResponseTooLargeError(
+    raise MalformedAnswerError(
         f"the answer uses Content-Encoding {value[:40]!r}, which the operator did not ask for (it accepts "
-        f"{ACCEPT_ENCODING})",
-        reason="UnsupportedEncoding",
+        f"{ACCEPT_ENCODING})"
     )
 
 
@@ -274,9 +273,7 @@ async def read_bounded(response: httpx.Response, limit: int, *, what: str, trunc
                         return bytes(out[:limit])
                     raise ResponseTooLargeError(f"{what} is larger than the limit of {limit} bytes (decoded)")
     except zlib.error:
-        raise ResponseTooLargeError(
-            f"{what} is not valid {decoder.encoding} data", reason="MalformedResponse"
-        ) from None
+        raise MalformedAnswerError(f"{what} is not valid {decoder.encoding} data") from None
     return bytes(out)
 
 

@@ -71,3 +71,9 @@ class ResponseTooLargeError(SyncError):
     """An answer exceeded its cap on decoded bytes or JSON values; nothing beyond the cap was kept."""
 
     reason = "ResponseTooLarge"
+
+
+class MalformedAnswerError(SyncError):
+    """An answer that cannot be decoded: an encoding the operator did not ask for, or broken compressed data."""
+
+    reason = "MalformedResponse"

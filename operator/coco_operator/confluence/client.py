@@ -294,9 +294,7 @@ class ConfluenceClient:
         """A download (attachment): same origin or an administrator-listed link host, at most `max_bytes` decoded."""
         try:
             answer = await self._send(url, None, kind="download", limit=max_bytes)
-        except ResponseTooLargeError as exc:
-            if exc.reason != "ResponseTooLarge":
-                raise
+        except ResponseTooLargeError:
             raise SyncError(
                 f"download of {display_url(url)} exceeds {max_bytes} bytes", reason="AttachmentTooLarge"
             ) from None

@@ -24,7 +24,7 @@ from coco_operator.api.enrichment import Processor, display_url
 from coco_operator.egress import EgressPolicy
 from coco_operator.egress_http import parse_json, read_bounded
 from coco_operator.enrich.base import UNCHECKED_ADDRESSES, Document, EnrichContext, ProcessorError, StepResult, doc_id
-from coco_operator.errors import EgressDeniedError, ResponseTooLargeError
+from coco_operator.errors import EgressDeniedError, MalformedAnswerError, ResponseTooLargeError
 from coco_operator.secret_values import clean_secret_value, transport_problem
 
 PROTECTED = ("id", "source", "type")
@@ -74,9 +74,9 @@ async def _attempt(
     except httpx.TransportError as exc:
         # Never the exception's text: it can quote a header value (a token with a line break).
         raise _Retry(f"could not reach it ({transport_problem(exc)})") from None
-    except ResponseTooLargeError as exc:
-        if exc.reason == "ResponseTooLarge":
-            raise ProcessorError(f"its answer is larger than {ctx.max_response_bytes} bytes") from None
+    except ResponseTooLargeError:
+        raise ProcessorError(f"its answer is larger than {ctx.max_response_bytes} bytes") from None
+    except MalformedAnswerError as exc:
         raise ProcessorError(exc.message) from None
     if status == 429 or status >= 500:
         raise _Retry(f"it answered HTTP {status}: {_snippet(body)}", _retry_after(retry_after, ctx.backoff_max_s))

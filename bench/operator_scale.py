@@ -143,7 +143,12 @@ def run_scale(
     result = ScaleResult(datasources=datasources, steady_count=steady)
     workdir.mkdir(parents=True, exist_ok=True)
     env = dict(
-        os.environ, NO_PROXY="127.0.0.1,localhost", PYTHONPATH=str(REPO), COCO_ALLOW_HTTP="true", MALLOC_ARENA_MAX="2"
+        os.environ,
+        NO_PROXY="127.0.0.1,localhost",
+        PYTHONPATH=str(REPO),
+        COCO_ALLOW_HTTP="true",
+        COCO_ALLOW_PRIVATE_NETWORKS="true",
+        MALLOC_ARENA_MAX="2",
     )
     services: list[Service] = []
     cp = ControlPlane(workdir=workdir / "controlplane")

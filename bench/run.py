@@ -53,6 +53,7 @@ def _env() -> dict[str, str]:
     env = dict(os.environ)
     env.update({"NO_PROXY": "127.0.0.1,localhost", "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"})
     env["COCO_ALLOW_HTTP"] = "true"  # the emulators speak plain http on loopback
+    env["COCO_ALLOW_PRIVATE_NETWORKS"] = "true"
     env["MALLOC_ARENA_MAX"] = "2"  # as the image sets it; for every process measured, the peers' too
     for name in ("MEILI_URL", "MEILI_MASTER_KEY", "COCO_MEILI_URL", "COCO_MEILI_API_KEY", "HTTP_PROXY", "HTTPS_PROXY"):
         env.pop(name, None)

@@ -46,7 +46,7 @@ sed -e "s#https://your-company.atlassian.net/wiki#http://127.0.0.1:$CONFLUENCE_P
     manifests/examples/datasource-cloud.yaml | kubectl apply -f -
 
 echo "== starting the operator"
-COCO_MEILI_URL="http://127.0.0.1:$MEILI_PORT" COCO_MEILI_API_KEY="$MEILI_KEY" COCO_HEALTH_PORT=0 COCO_METRICS_PORT=0 COCO_ALLOW_HTTP=true \
+COCO_MEILI_URL="http://127.0.0.1:$MEILI_PORT" COCO_MEILI_API_KEY="$MEILI_KEY" COCO_HEALTH_PORT=0 COCO_METRICS_PORT=0 COCO_ALLOW_HTTP=true COCO_ALLOW_PRIVATE_NETWORKS=true \
   .venv/bin/coco-operator run >"$DEMO/operator.log" 2>&1 & PIDS+=($!)
 
 kubectl -n docs wait --for=condition=Ready datasource/eng-wiki --timeout=180s >/dev/null \

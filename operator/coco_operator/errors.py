@@ -60,3 +60,22 @@ class IndexingError(SyncError):
 
 class SyncTimeoutError(SyncError):
     reason = Reason.SYNC_TIMEOUT
+
+
+class EgressDeniedError(SyncError):
+    """The egress policy refused a URL, a redirect hop or an address (docs/security.md, point 1)."""
+
+    reason = Reason.EGRESS_DENIED
+    retryable = False
+
+
+class ResponseTooLargeError(SyncError):
+    """An answer exceeded its cap on decoded bytes or JSON values; nothing beyond the cap was kept."""
+
+    reason = Reason.RESPONSE_TOO_LARGE
+
+
+class MalformedAnswerError(SyncError):
+    """An answer that cannot be decoded: an encoding the operator did not ask for, or broken compressed data."""
+
+    reason = Reason.MALFORMED_RESPONSE

@@ -6,6 +6,7 @@ Dispatcher settings keep Coco's `connector_dispatcher` names and defaults:
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, field_validator
@@ -72,6 +73,39 @@ class Settings(BaseSettings):
     allow_http: bool = Field(
         default=False, description="Allow plain http:// Confluence endpoints (tokens would travel unencrypted)."
     )
+    # Egress policy (docs/security.md, point 1): what the operator may reach for a Datasource.
+    allow_private_networks: bool = Field(
+        default=False,
+        description="Let Confluence endpoints, their links and webhooks reach loopback, private (RFC 1918, IPv6 ULA), "
+        "link-local and CGNAT addresses. Cloud metadata, multicast and unspecified addresses stay refused.",
+    )
+    allowed_cidrs: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Networks the operator may reach whatever their kind, e.g. the Service CIDR for in-cluster "
+        "webhooks and Data Center sites (comma-separated in the environment).",
+    )
+    link_allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["api.media.atlassian.com"],
+        description="Hosts besides the endpoint's own that attachment downloads and their redirects may reach "
+        "(globs; Confluence Cloud redirects downloads to api.media.atlassian.com); never sent credentials.",
+    )
+    webhook_allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Hosts enrichment webhooks may call (globs, comma-separated in the environment). Empty allows "
+        "any host that passes the address rules.",
+    )
+    http_request_deadline_seconds: float = Field(
+        default=120,
+        gt=0,
+        description="Total time one Confluence or webhook request may take, however slowly the server answers "
+        "(the per-read timeout is http_timeout_seconds).",
+    )
+    confluence_max_response_bytes: int = Field(
+        default=32 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="Largest Confluence JSON answer, decoded; a larger one fails the request (a batch of bodies is "
+        "split and fetched again).",
+    )
     http_timeout_seconds: float = Field(default=30, gt=0, description="Timeout of one Confluence request.")
     confluence_concurrency: int = Field(
         default=8,
@@ -101,7 +135,26 @@ class Settings(BaseSettings):
         description="Processes per large run (500+ pages to fetch) that turn pages into text while the run keeps "
         "downloading; 0: convert in the run's own process.",
     )
-    extraction_timeout_seconds: float = Field(default=30, gt=0, description="Max time to extract one attachment.")
+    extraction_timeout_seconds: float = Field(
+        default=30, gt=0, description="Max time (wall clock and CPU) to extract one attachment; then it is skipped."
+    )
+    extraction_workers: int = Field(
+        default=2, ge=1, le=16, description="Processes that extract attachment text, shared by all runs."
+    )
+    extraction_memory_bytes: int = Field(
+        default=512 * 1024 * 1024,
+        ge=128 * 1024 * 1024,
+        description="Address-space limit of each extraction process; an attachment that needs more is skipped.",
+    )
+    text_worker_memory_bytes: int = Field(
+        default=512 * 1024 * 1024,
+        ge=64 * 1024 * 1024,
+        description="Address-space limit of each text conversion process; a page that needs more is indexed by "
+        "title and metadata only.",
+    )
+    text_conversion_timeout_seconds: float = Field(
+        default=90, gt=0, description="Max time (wall clock; CPU: two thirds of it) to convert one batch of pages."
+    )
     attachment_max_bytes: int = Field(default=10_000_000, ge=0, description="Larger attachments: metadata only.")
 
     # Operator
@@ -115,11 +168,23 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = Field(default="text", description="Log line format.")
     log_level: str = Field(default="INFO", description="Log level.")
 
-    @field_validator("namespaces", "allowed_hosts", mode="before")
+    @field_validator(
+        "namespaces", "allowed_hosts", "allowed_cidrs", "link_allowed_hosts", "webhook_allowed_hosts", mode="before"
+    )
     @classmethod
     def _split_namespaces(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("allowed_cidrs")
+    @classmethod
+    def _cidrs(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"allowed_cidrs: {cidr!r} is not a network like 10.96.0.0/12 ({exc})") from None
         return value
 
     @property

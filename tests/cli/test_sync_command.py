@@ -66,6 +66,7 @@ def _datasource_file(tmp_path: Path, endpoint: str, **config: object) -> Path:
 def _run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if k not in ("MEILI_URL", "MEILI_MASTER_KEY")}
     full_env["COCO_ALLOW_HTTP"] = "true"  # the emulators speak plain http on loopback
+    full_env["COCO_ALLOW_PRIVATE_NETWORKS"] = "true"
     full_env.update(env)
     return subprocess.run(
         [sys.executable, "-m", "coco_operator.cli", *args], capture_output=True, text=True, env=full_env, timeout=120

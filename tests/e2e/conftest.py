@@ -212,6 +212,7 @@ class Operator:
                 "COCO_CONFLUENCE_MAX_RETRY_SECONDS": "8",
                 "COCO_HEALTH_PORT": "0",
                 "COCO_ALLOW_HTTP": "true",  # the emulators speak plain http on loopback
+                "COCO_ALLOW_PRIVATE_NETWORKS": "true",
                 "COCO_METRICS_PORT": str(self.metrics_port),
                 "COCO_PROGRESS_INTERVAL_SECONDS": "0.5",
                 "NO_PROXY": "127.0.0.1,localhost",

@@ -192,7 +192,8 @@ def sync_and_delete(kube: Kube, meili: Meili, cloud: ConfluenceEmulator, op: Ope
     assert "coco.rs/cleanup" in obj["metadata"]["finalizers"]
     ds_id = f"{ns}/wiki"
     assert len(meili.docs(ds_id)) == 2
-    assert [e for e in kube.events(ns, "wiki") if e.reason == "SyncSucceeded"]
+    # Events are posted by kopf's poster in the background, just after the status write.
+    wait_for("a SyncSucceeded Event", lambda: [e for e in kube.events(ns, "wiki") if e.reason == "SyncSucceeded"], 15)
 
     kube.kubectl("-n", ns, "delete", "datasource", "wiki", "--wait=false")
     wait_for(f"Datasource {ds_id} gone (finalizer removed)", lambda: kube.datasource(ns, "wiki") is None, 30)
@@ -590,6 +591,15 @@ def test_rendered_manifests_pass_server_side_dry_run(fresh: Kube, tmp_path: Path
     fresh.kubectl("create", "namespace", "coco-system", check=False)
     helm = Helm(helm_or_skip(), fresh, helm_env(tmp_path))
     rendered = helm("template", "dry", str(CHART), "-n", "coco-system").stdout
+    fresh.kubectl("apply", "--server-side", "--force-conflicts", "--dry-run=server", "-f", "-", input=rendered)
+    # The egress NetworkPolicy, with every part of it rendered.
+    rendered = helm(
+        "template", "dry", str(CHART), "-n", "coco-system", "--set", "networkPolicy.enabled=true",
+        "--set", "networkPolicy.kubernetesApi.cidrs={172.18.0.2/32}", "--set", "egress.allowedCidrs={10.96.0.0/12}",
+        "--set", "networkPolicy.extraEgress[0].to[0].ipBlock.cidr=10.0.5.0/24",
+        "--set", "networkPolicy.extraEgress[0].ports[0].port=8090",
+    ).stdout  # fmt: skip
+    assert "kind: NetworkPolicy" in rendered
     fresh.kubectl("apply", "--server-side", "--force-conflicts", "--dry-run=server", "-f", "-", input=rendered)
     built = fresh.kubectl("kustomize", str(KUSTOMIZE_DIR)).stdout
     fresh.kubectl("apply", "--server-side", "--force-conflicts", "--dry-run=server", "-f", "-", input=built)

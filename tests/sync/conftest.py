@@ -101,6 +101,7 @@ def settings_for(meili: MeiliServer, **overrides: Any) -> Settings:
         "meili_api_key": meili.key,
         "confluence_max_retry_seconds": 20,
         "allow_http": True,  # the emulators speak plain http on loopback
+        "allow_private_networks": True,
         "http_timeout_seconds": 5,
     }
     base.update(overrides)

@@ -153,6 +153,9 @@ CHART_ENV = [
     "COCO_PRUNE_INTERVAL_SECONDS",
     "COCO_CONFLUENCE_CONCURRENCY",
     "COCO_TEXT_WORKERS",
+    "COCO_ALLOW_HTTP",
+    "COCO_ALLOW_PRIVATE_NETWORKS",
+    "COCO_LINK_ALLOWED_HOSTS",
     "COCO_LOG_FORMAT",
     "COCO_METRICS_PORT",
     "COCO_HEALTH_PORT",
@@ -217,6 +220,9 @@ def test_default_render(helm: Path, henv: dict[str, str]) -> None:
         "COCO_PRUNE_INTERVAL_SECONDS": "3600",
         "COCO_CONFLUENCE_CONCURRENCY": "8",
         "COCO_TEXT_WORKERS": "2",
+        "COCO_ALLOW_HTTP": "false",
+        "COCO_ALLOW_PRIVATE_NETWORKS": "false",
+        "COCO_LINK_ALLOWED_HOSTS": "api.media.atlassian.com",
         "COCO_LOG_FORMAT": "json",
         "COCO_METRICS_PORT": "8000",
         "COCO_HEALTH_PORT": "8080",
@@ -446,6 +452,62 @@ def test_values_reach_the_pod(helm: Path, henv: dict[str, str]) -> None:
     assert one(objs, "ServiceAccount")["metadata"]["annotations"] == {"iam.example.com/role": "coco"}
 
 
+def test_egress_values_reach_the_settings(helm: Path, henv: dict[str, str]) -> None:
+    from coco_operator.settings import Settings
+
+    objs = template(
+        helm,
+        henv,
+        values={
+            "egress.allowPrivateNetworks": "true",
+            "egress.allowedCidrs": "{10.96.0.0/12,fd00:10::/64}",
+            "egress.confluenceHosts": "{*.atlassian.net,wiki.corp.example}",
+            "egress.linkHosts": "{api.media.atlassian.com,media.corp.example}",
+            "egress.webhookHosts": "{enricher.search.svc}",
+            "egress.allowHttp": "true",
+        },
+    )
+    env = env_of(one(objs, "Deployment"))
+    settings = Settings(**{k.removeprefix("COCO_").lower(): v for k, v in env.items() if isinstance(v, str)})
+    assert settings.allow_private_networks and settings.allow_http
+    assert settings.allowed_cidrs == ["10.96.0.0/12", "fd00:10::/64"]
+    assert settings.allowed_hosts == ["*.atlassian.net", "wiki.corp.example"]
+    assert settings.link_allowed_hosts == ["api.media.atlassian.com", "media.corp.example"]
+    assert settings.webhook_allowed_hosts == ["enricher.search.svc"]
+    assert not [o for o in objs if o["kind"] == "NetworkPolicy"]  # off unless asked for
+
+
+def test_egress_network_policy(helm: Path, henv: dict[str, str]) -> None:
+    policy = one(
+        template(
+            helm,
+            henv,
+            values={
+                "networkPolicy.enabled": "true",
+                "networkPolicy.kubernetesApi.cidrs": "{172.18.0.2/32}",
+                "networkPolicy.extraEgress[0].to[0].ipBlock.cidr": "10.0.5.0/24",
+                "networkPolicy.extraEgress[0].ports[0].port": "8090",
+            },
+        ),
+        "NetworkPolicy",
+    )
+    spec = policy["spec"]
+    assert spec["policyTypes"] == ["Egress"]
+    assert spec["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "coco-operator",
+                                                  "app.kubernetes.io/instance": RELEASE}  # fmt: skip
+    dns, api, meili, allowed, extra = spec["egress"]
+    assert {p["port"] for p in dns["ports"]} == {53}
+    assert dns["to"][0]["podSelector"] == {"matchLabels": {"k8s-app": "kube-dns"}}
+    assert api == {"to": [{"ipBlock": {"cidr": "172.18.0.2/32"}}],
+                   "ports": [{"protocol": "TCP", "port": 443}, {"protocol": "TCP", "port": 6443}]}  # fmt: skip
+    assert meili["ports"] == [{"protocol": "TCP", "port": 7700}]
+    assert meili["to"][0]["podSelector"] == {"matchLabels": {"app.kubernetes.io/name": "meilisearch"}}
+    block = allowed["to"][0]["ipBlock"]
+    assert block["cidr"] == "0.0.0.0/0" and "169.254.0.0/16" in block["except"] and "10.0.0.0/8" in block["except"]
+    assert allowed["ports"] == [{"protocol": "TCP", "port": 443}]
+    assert extra == {"to": [{"ipBlock": {"cidr": "10.0.5.0/24"}}], "ports": [{"port": 8090}]}
+
+
 def test_numbers_from_a_values_file_stay_integers(helm: Path, henv: dict[str, str], tmp_path: Path) -> None:
     """Values files give floats; 1000000 must not become "1e+06", which the operator's settings refuse."""
     values = tmp_path / "values.yaml"
@@ -493,6 +555,10 @@ def test_service_monitor(helm: Path, henv: dict[str, str]) -> None:
         ({"image.pullPolicy": "Sometimes"}, "at '/image/pullPolicy': value must be one of"),
         ({"runMode": "Pod"}, "at '/runMode': value must be one of 'InProcess', 'Job'"),
         ({"job.meiliKeySecret": "no-key"}, "at '/job/meiliKeySecret'"),
+        ({"egress.allowedCidrs": "{10.96.0.0}"}, "at '/egress/allowedCidrs/0'"),
+        ({"egress.webhookHosts": "{http://x}"}, "at '/egress/webhookHosts/0'"),
+        ({"egress.allowPrivateNetworks": "maybe"}, "at '/egress/allowPrivateNetworks': got string, want boolean"),
+        ({"networkPolicy.kubernetesApi.ports": "{0}"}, "at '/networkPolicy/kubernetesApi/ports/0'"),
     ],
 )
 def test_schema_rejects_bad_values(helm: Path, henv: dict[str, str], values: dict[str, str], expect: str) -> None:

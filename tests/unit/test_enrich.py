@@ -557,7 +557,7 @@ def _error(raw: dict[str, Any]) -> str:
         ),
         ({"type": "chunk", "chunk": {"size": 500, "sizee": 1}}, "Extra inputs are not permitted"),
         ({"type": "exclude", "exclude": {}}, "exclude needs at least one of"),
-        ({"type": "exclude", "exclude": {"titlePatterns": ["(unclosed"]}}, "is not a valid regular expression"),
+        ({"type": "exclude", "exclude": {"titlePatterns": ["(unclosed"]}}, "is not a valid RE2 regular expression"),
         ({"type": "exclude", "exclude": {"titlePatterns": ["^(?!Draft)"]}}, "RE2-compatible"),
         ({"type": "exclude", "exclude": {"titlePatterns": [r"(a)\1"]}}, "RE2-compatible"),
         ({"type": "exclude", "exclude": {"types": ["comment"]}}, "Input should be 'page', 'blogpost' or 'attachment'"),
@@ -567,7 +567,7 @@ def _error(raw: dict[str, Any]) -> str:
         ({"type": "set", "set": {"fields": {"a.b": "x"}}}, "top-level field names"),
         ({"type": "set", "set": {"fromLabels": {"team": "not a label"}}}, "must be label keys"),
         ({"type": "chunk", "chunk": {"size": 100}}, "greater than or equal to 200"),
-        ({"type": "chunk", "chunk": {"size": 500, "overlap": 500}}, "overlap must be smaller than chunk.size"),
+        ({"type": "chunk", "chunk": {"size": 500, "overlap": 500}}, "overlap must be at most half of chunk.size"),
         ({"type": "webhook", "webhook": {"url": "ftp://x/y"}}, "should match pattern"),
         ({"type": "webhook", "webhook": {"url": "https://user:pw@x/y"}}, "should match pattern"),
         ({"type": "webhook", "webhook": {"url": "https://x/y", "retries": 11}}, "less than or equal to 10"),
@@ -663,7 +663,7 @@ def test_crd_schema_is_structural_and_carries_the_rules() -> None:
         assert rules[f"self.type == '{t}' || !has(self.{t})"]["reason"] == "FieldValueForbidden"
     props = processor["properties"]
     chunk_rules = [v["rule"] for v in props["chunk"]["x-kubernetes-validations"]]
-    assert chunk_rules == ["self.overlap < self.size"]
+    assert chunk_rules == ["self.overlap * 2 <= self.size"]
     assert props["chunk"]["properties"]["size"] == {
         "default": 2000,
         "description": "Largest chunk, in characters (200 to 100000).",

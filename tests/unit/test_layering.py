@@ -17,6 +17,8 @@ PACKAGE = Path(__file__).resolve().parents[2] / "operator" / "coco_operator"
 
 LAYERS: list[set[str]] = [
     {"", "times", "reasons", "errors", "aio", "settings", "logs", "metrics"},  # foundation: leaf helpers
+    # cross-cutting bounds: egress policy, secret values, limits, killable workers, RE2 patterns
+    {"egress", "egress_http", "secret_values", "limits", "workers", "patterns"},
     {"api"},
     {"confluence", "search", "enrich", "permissions"},
     {"documents"},
@@ -112,4 +114,11 @@ def test_the_check_sees_upward_imports_in_every_form() -> None:
         "coco_operator.status",
     ]
     layers = [_layer(t) for t in found]
-    assert layers == [5, 6, 7, 0, 4]
+    assert layers == [
+        _layer("coco_operator.dispatcher"),
+        _layer("coco_operator.controller"),
+        _layer("coco_operator.cli"),
+        0,
+        _layer("coco_operator.status"),
+    ]
+    assert layers[0] < layers[1] < layers[2] and layers[4] < layers[0]

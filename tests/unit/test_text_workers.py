@@ -29,8 +29,8 @@ async def test_workers_convert_as_the_run_would() -> None:
         results = await asyncio.gather(*(workers.convert(b, USERS) for b in batches))
         assert [t for r in results for t in r] == convert_batch(BODIES, USERS)
         assert "@Ada" in results[0][0] and "| a | b" not in results[0][0] and "a | b" in results[0][0]
-        assert len(workers._all) == 2 and not workers.broken and workers.converted_here == 1
-        procs = [w.proc for w in workers._all]
+        assert workers.pool.started == 2 and not workers.broken and workers.converted_here == 1
+        procs = [w.proc for w in workers.pool.idle]
     finally:
         await workers.close()
     assert [p.returncode for p in procs] == [0, 0]  # closing the pipe ends them cleanly
@@ -53,15 +53,15 @@ async def test_idle_workers_end_and_come_back() -> None:
     try:
         assert await workers.warm()
         await workers.convert(BODIES[:2], USERS)
-        first = workers._all[0].proc
+        first = workers.pool.idle[0].proc
         for _ in range(50):
             if first.returncode is not None:
                 break
             await asyncio.sleep(0.05)
-        assert first.returncode == 0 and workers._all == []
+        assert first.returncode == 0 and workers.pool.idle == ()
         assert await workers.warm()
         assert await workers.convert(BODIES[2:4], USERS) == convert_batch(BODIES[2:4], USERS)
-        assert workers._all[0].proc is not first and workers.converted_here == 0
+        assert workers.pool.idle[0].proc is not first and workers.converted_here == 0
     finally:
         await workers.close()
 

@@ -4,9 +4,8 @@
 Structural schemas cannot express unions, so a processor is one object with a `type` and an optional sub-object per
 type; CEL rules (and the same checks in pydantic, for the CLI path) require exactly the sub-object of its type.
 
-Title patterns are Python regular expressions (the operator applies them), checked to compile at parse time. Keep
-them to the syntax RE2 shares with Python (no lookarounds, backreferences, atomic groups or conditionals): those
-constructs are refused, so a pattern means the same wherever it is evaluated.
+Title patterns are RE2 regular expressions (the operator matches them with RE2, in linear time), checked to compile
+at parse time; lookarounds, backreferences, atomic groups and conditionals are refused at admission too.
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from coco_operator.api.common import ApiModel, SecretKeyRef, cel
+from coco_operator.patterns import pattern_problem
 
 PROCESSOR_TYPES = ("exclude", "set", "chunk", "webhook")
 MAX_PROCESSORS = 20
@@ -44,10 +44,14 @@ FIELD_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 # A Kubernetes label key: optional DNS-subdomain prefix and a name of at most 63 characters.
 LABEL_KEY_PATTERN = r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
 WEBHOOK_URL_PATTERN = r"^https?://[^\s/?#@]+([/?][^\s#]*)?$"
-# Python-only regex syntax (RE2 lacks it): lookarounds, atomic groups, conditionals, named backreferences.
-_NOT_RE2 = re.compile(r"\(\?(?:=|!|<=|<!|>|\(|P=)")
-_BACKREFERENCE = re.compile(r"\\[1-9]")
+# Python-only regex syntax (RE2 lacks it), refused at admission: lookarounds, atomic groups, conditionals,
+# backreferences. CEL's matches() is RE2 itself, so the rule reads as the runtime does.
+NOT_RE2_CEL = r"\\(\\?(=|!|<=|<!|>|\\(|P=)|\\\\[1-9]"
 
+CHUNK_OVERLAP_MESSAGE = (
+    "chunk.overlap must be at most half of chunk.size (each chunk must move the text on), e.g. {size: 2000, "
+    "overlap: 200}"
+)
 RESERVED_MESSAGE = (
     "set.fields and set.fromLabels may not write {fields}: the operator fills them from Confluence (use set.tags "
     "for tags); pick another field name, e.g. team or visibility"
@@ -70,17 +74,8 @@ def _field_name_rules(what: str) -> list[Any]:
 
 
 def title_pattern_problem(pattern: str) -> str | None:
-    """Why a title pattern is refused, or None."""
-    if _NOT_RE2.search(pattern) or _BACKREFERENCE.search(pattern):
-        return (
-            f"title pattern {pattern!r} uses lookaround, backreferences, atomic groups or conditionals; "
-            "use plain RE2-compatible syntax (e.g. '^Archive/' or '(?i)deprecated')"
-        )
-    try:
-        re.compile(pattern)
-    except re.error as exc:
-        return f"title pattern {pattern!r} is not a valid regular expression: {exc}"
-    return None
+    """Why a title pattern is refused, or None (RE2 compiles it, with no Python-only constructs)."""
+    return pattern_problem(pattern)
 
 
 def _check_field_names(names: list[str], what: str) -> None:
@@ -123,7 +118,16 @@ class ExcludeSpec(ApiModel):
         "the title; anchor with ^ and $; (?i) for case-insensitive). RE2-compatible syntax only: no lookarounds "
         "or backreferences.",
         max_length=50,
-        json_schema_extra={"items": {"type": "string", "minLength": 1, "maxLength": 1000}},
+        json_schema_extra={
+            "items": {"type": "string", "minLength": 1, "maxLength": 1000},
+            "x-kubernetes-validations": [
+                cel(
+                    f"self.all(p, !p.matches('{NOT_RE2_CEL}'))",
+                    "exclude.titlePatterns are RE2 regular expressions: no lookarounds, backreferences, atomic groups "
+                    "or conditionals (e.g. '^Archive/' or '(?i)deprecated')",
+                )
+            ],
+        },
     )
     ancestors: list[str] = Field(
         default_factory=list,
@@ -234,8 +238,8 @@ class ChunkSpec(ApiModel):
         json_schema_extra={
             "x-kubernetes-validations": [
                 cel(
-                    "self.overlap < self.size",
-                    "chunk.overlap must be smaller than chunk.size, e.g. {size: 2000, overlap: 200}",
+                    "self.overlap * 2 <= self.size",
+                    CHUNK_OVERLAP_MESSAGE,
                     "FieldValueInvalid",
                     ".overlap",
                 )
@@ -245,13 +249,13 @@ class ChunkSpec(ApiModel):
 
     size: int = Field(default=2000, description="Largest chunk, in characters (200 to 100000).", ge=200, le=100000)
     overlap: int = Field(
-        default=200, description="Characters shared by consecutive chunks (less than size).", ge=0, le=99999
+        default=200, description="Characters shared by consecutive chunks (at most half of size).", ge=0, le=50000
     )
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> ChunkSpec:
-        if self.overlap >= self.size:
-            raise ValueError("chunk.overlap must be smaller than chunk.size, e.g. {size: 2000, overlap: 200}")
+        if self.overlap * 2 > self.size:
+            raise ValueError(CHUNK_OVERLAP_MESSAGE)
         return self
 
 

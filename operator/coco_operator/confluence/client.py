@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import email.utils
 import functools
 import logging
@@ -18,14 +19,18 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import orjson
 
+from coco_operator.confluence.answers import Answer, is_rate_limited, raise_for_status
+from coco_operator.egress import EgressPolicy, LinkKind
+from coco_operator.egress_http import ACCEPT_ENCODING, GuardedTransport, parse_json, read_bounded
 from coco_operator.errors import (
-    AuthenticationError,
     ConfigurationError,
     ConfluenceUnavailableError,
-    SpaceNotFoundError,
+    ResponseTooLargeError,
+    SecretError,
     SyncError,
 )
 from coco_operator.reasons import Reason
+from coco_operator.secret_values import clean_secret_value, transport_problem
 
 log = logging.getLogger(__name__)
 
@@ -88,9 +93,26 @@ def cql_quote(value: str) -> str:
 
 
 RequestHook = Callable[[str, int], None]
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 5
+ERROR_BODY_BYTES = 64 * 1024  # an error answer only feeds a message
+DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+DEFAULT_DEADLINE_S = 120.0
+
+
+def display_url(url: str | httpx.URL) -> str:
+    """A URL for messages and logs: without query and fragment, which may carry tokens (media links do)."""
+    return str(httpx.URL(url).copy_with(query=None, fragment=None))
 
 
 class ConfluenceClient:
+    """Requests to one Confluence site under the egress policy (docs/security.md).
+
+    Redirects are followed here, one checked hop at a time, and credentials go only to the endpoint's own origin.
+    Every attempt has a total deadline and every answer a cap on decoded bytes. Without `egress` (a caller not
+    given the operator's settings) origins are enforced but addresses are not checked.
+    """
+
     def __init__(
         self,
         endpoint: str,
@@ -104,26 +126,32 @@ class ConfluenceClient:
         on_wait: Callable[[float], None] | None = None,
         ca_pem: str | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        egress: EgressPolicy | None = None,
+        deadline_s: float = DEFAULT_DEADLINE_S,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         self.site = normalize_endpoint(endpoint)
         self.username = username
-        auth: httpx.Auth | None = httpx.BasicAuth(username, token) if username else None
-        headers = {"Accept": "application/json"}
-        if not username:
-            headers["Authorization"] = f"Bearer {token}"
+        self.egress = egress or EgressPolicy("Confluence", addresses=None)
+        self.home = self.egress.check_start(self.site.base)
+        token = clean_secret_value(token, secret="named by connector.config.tokenSecretRef", key=None)
+        self._secrets = (token,)
+        self._authorization = _authorization(token, username)
+        verify = _ssl_context(ca_pem) if ca_pem else _default_ssl_context()
         self._http = httpx.AsyncClient(
-            auth=auth,
-            headers=headers,
+            headers={"Accept": "application/json", "Accept-Encoding": ACCEPT_ENCODING},
             timeout=httpx.Timeout(timeout_s),
-            follow_redirects=True,
-            transport=transport,
+            follow_redirects=False,  # followed in `_follow`, each hop checked
+            transport=transport or GuardedTransport(self.egress, ssl_context=verify, max_connections=4 * concurrency),
             # Proxies and SSL_CERT_FILE come from the environment; a CA bundle from a Secret adds to the
             # system trust store. Verification is never turned off.
             trust_env=True,
-            verify=_ssl_context(ca_pem) if ca_pem else _default_ssl_context(),
+            verify=verify,
         )
         self._limit = asyncio.Semaphore(concurrency)
         self._max_retry_s = max_retry_s
+        self._deadline_s = deadline_s
+        self._max_response_bytes = max_response_bytes
         self._on_response = on_response
         self._on_wait = on_wait
         self.requests = 0
@@ -138,7 +166,7 @@ class ConfluenceClient:
         await self._http.aclose()
 
     def url(self, path: str) -> str:
-        """An API path (`/space/KEY`) under `{base}/rest/api`; absolute URLs pass through."""
+        """An API path (`/space/KEY`) under `{base}/rest/api`; absolute URLs pass through (and are checked)."""
         if path.startswith(("http://", "https://")):
             return path
         return f"{self.site.api}{path}"
@@ -147,14 +175,56 @@ class ConfluenceClient:
         """A path relative to the site base, as in `_links.webui` and `_links.download`."""
         if path.startswith(("http://", "https://")):
             return path
-        return f"{self.site.base}{path}"
+        return f"{self.site.base}{path if path.startswith('/') else '/' + path}"
+
+    async def _follow(self, url: str, params: dict[str, Any] | None, kind: LinkKind, limit: int) -> Answer:
+        """One attempt: the request and its redirects, each hop checked, the final body read within `limit`."""
+        current = httpx.URL(url)
+        if params:
+            current = current.copy_merge_params(params)
+        seen: set[httpx.URL] = set()
+        for _ in range(MAX_REDIRECTS + 1):
+            origin = self.egress.check_link(current, self.home, kind)
+            headers = {"Authorization": self._authorization} if self.egress.sends_credentials(origin, self.home) else {}
+            response = await self._http.send(self._http.build_request("GET", current, headers=headers), stream=True)
+            try:
+                location = response.headers.get("location")
+                if response.status_code in REDIRECTS and location:
+                    # Read the (small) body so the connection can be reused: a TLS handshake per download otherwise.
+                    await read_bounded(response, ERROR_BODY_BYTES, what="a redirect", truncate=True)
+                    seen.add(current)
+                    current = current.join(location)
+                    if current in seen:
+                        raise ConfluenceUnavailableError(
+                            f"Confluence at {self.site.base} redirects {display_url(url)} in a loop; check the "
+                            "site's base URL and proxy settings",
+                            reason=Reason.REDIRECT_LOOP,
+                        )
+                    continue
+                failed = response.status_code >= 400
+                what = f"the answer for {display_url(current)}"
+                body = await read_bounded(response, ERROR_BODY_BYTES if failed else limit, what=what, truncate=failed)
+                return Answer(response.status_code, response.headers, body, current)
+            finally:
+                await response.aclose()
+        raise ConfluenceUnavailableError(
+            f"Confluence at {self.site.base} redirected {display_url(url)} more than {MAX_REDIRECTS} times",
+            reason=Reason.REDIRECT_LOOP,
+        )
 
     async def _send(
-        self, url: str, params: dict[str, Any] | None, fail_fast: frozenset[int] = frozenset()
-    ) -> httpx.Response:
+        self,
+        url: str,
+        params: dict[str, Any] | None,
+        fail_fast: frozenset[int] = frozenset(),
+        *,
+        kind: LinkKind = "api",
+        limit: int | None = None,
+    ) -> Answer:
         """One request with retries on 429/5xx/timeouts, within a total time budget.
 
-        Statuses in `fail_fast` come back at once so the caller can adapt (e.g. a smaller page after a 504).
+        Each attempt must end within the deadline (a server trickling bytes cannot hold a run). Statuses in
+        `fail_fast` come back at once so the caller can adapt (e.g. a smaller page after a 504).
         """
         deadline = time.monotonic() + self._max_retry_s
         attempt = 0
@@ -164,23 +234,29 @@ class ConfluenceClient:
             try:
                 async with self._limit:
                     self.requests += 1
-                    response = await self._http.get(url, params=params)
+                    async with asyncio.timeout(self._deadline_s):
+                        answer = await self._follow(url, params, kind, limit or self._max_response_bytes)
                 if self._on_response:
-                    self._on_response("GET", response.status_code)
-                if response.status_code in fail_fast:
-                    return response
-                if not _is_rate_limited(response) and response.status_code not in RETRYABLE_STATUS:
-                    return response
-                wait = parse_retry_after(response.headers.get("Retry-After"))
-                if wait is None and _is_rate_limited(response):
+                    self._on_response("GET", answer.status_code)
+                if answer.status_code in fail_fast:
+                    return answer
+                if not is_rate_limited(answer) and answer.status_code not in RETRYABLE_STATUS:
+                    return answer
+                wait = parse_retry_after(answer.headers.get("Retry-After"))
+                if wait is None and is_rate_limited(answer):
                     # Data Center's token bucket says how long until it refills.
-                    wait = parse_retry_after(response.headers.get("X-RateLimit-Interval-Seconds"))
-                problem = f"HTTP {response.status_code}"
-            except httpx.TransportError as exc:
+                    wait = parse_retry_after(answer.headers.get("X-RateLimit-Interval-Seconds"))
+                problem = f"HTTP {answer.status_code}"
+            except (httpx.TransportError, TimeoutError) as exc:
                 if self._on_response:
                     self._on_response("GET", 0)
                 wait = None
-                problem = f"{type(exc).__name__}: {exc}"
+                # Never the exception's text: it can quote a header value.
+                problem = (
+                    f"no complete answer within {self._deadline_s:g}s"
+                    if isinstance(exc, TimeoutError)
+                    else transport_problem(exc)
+                )
             if wait is None:
                 wait = min(BACKOFF_BASE_S * 2 ** (attempt - 1), BACKOFF_MAX_S) * (0.5 + random.random() / 2)
             if time.monotonic() + wait > deadline:
@@ -188,7 +264,7 @@ class ConfluenceClient:
                     f"Confluence at {self.site.base} kept failing ({problem}) for {self._max_retry_s:.0f}s "
                     f"after {attempt} attempts; the run will be retried. Check the site's status and rate limits."
                 )
-            log.info("Confluence %s answered %s; retrying in %.1fs", url, problem, wait)
+            log.info("Confluence %s answered %s; retrying in %.1fs", display_url(url), problem, wait)
             if self._on_wait:
                 self._on_wait(wait)
             await asyncio.sleep(wait)
@@ -199,35 +275,42 @@ class ConfluenceClient:
         url = self.url(path)
         malformed_retries = 1
         while True:
-            response = await self._send(url, params, fail_fast)
-            _raise_for_status(response, self.site)
+            answer = await self._send(url, params, fail_fast)
+            raise_for_status(answer, self.site, self._secrets)
+            what = f"Confluence's answer for {answer.url.path}"
             try:
-                data = orjson.loads(response.content)  # a run decodes tens of MB: orjson is ~3x faster
+                data = parse_json(answer.content, what=what)  # orjson: a run decodes tens of MB, ~3x faster
             except (orjson.JSONDecodeError, UnicodeDecodeError) as exc:
                 if malformed_retries > 0:
                     malformed_retries -= 1
                     continue
                 raise ConfluenceUnavailableError(
-                    f"Confluence at {self.site.base} returned malformed JSON for {response.url}: {exc}"
+                    f"Confluence at {self.site.base} returned malformed JSON for {answer.url.path}: {exc}"
                 ) from exc
             if not isinstance(data, dict):
-                raise ConfluenceUnavailableError(f"Confluence returned unexpected JSON for {response.url}")
+                raise ConfluenceUnavailableError(f"Confluence returned unexpected JSON for {answer.url.path}")
             return data
 
     async def get_bytes(self, url: str, max_bytes: int | None = None) -> bytes:
-        response = await self._send(url, None)
-        _raise_for_status(response, self.site)
-        if max_bytes is not None and len(response.content) > max_bytes:
-            raise SyncError(f"download of {url} exceeds {max_bytes} bytes", reason=Reason.ATTACHMENT_TOO_LARGE)
-        return response.content
+        """A download (attachment): same origin or an administrator-listed link host, at most `max_bytes` decoded."""
+        try:
+            answer = await self._send(url, None, kind="download", limit=max_bytes)
+        except ResponseTooLargeError:
+            raise SyncError(
+                f"download of {display_url(url)} exceeds {max_bytes} bytes", reason=Reason.ATTACHMENT_TOO_LARGE
+            ) from None
+        raise_for_status(answer, self.site, self._secrets)
+        return answer.content
 
     async def paginate(
         self, path: str, params: dict[str, Any], *, fail_fast: frozenset[int] = frozenset()
     ) -> AsyncIterator[dict[str, Any]]:
-        """Yield every result, following `_links.next` (relative to `_links.base`) until it is absent.
+        """Yield every result, following `_links.next` until it is absent.
 
-        Never trusts the requested page size (servers cap it silently) and stops on an empty page even when it
-        still carries a `next` link, which Data Center sometimes does.
+        A relative `next` is resolved against the configured endpoint, never `_links.base` (a server may name any
+        host there); an absolute one must stay on the endpoint's origin. Never trusts the requested page size
+        (servers cap it silently) and stops on an empty page even when it still carries a `next` link, which Data
+        Center sometimes does.
         """
         url: str = self.url(path)
         query: dict[str, Any] | None = dict(params)
@@ -238,11 +321,14 @@ class ConfluenceClient:
             for item in results:
                 yield item
             links = page.get("_links") or {}
-            nxt = links.get("next")
+            nxt = links.get("next") if isinstance(links, dict) else None
             if not nxt or not results:
                 return
-            base = links.get("base") or self.site.base
-            url = nxt if nxt.startswith(("http://", "https://")) else f"{base.rstrip('/')}{nxt}"
+            if not isinstance(nxt, str):
+                raise ConfluenceUnavailableError(
+                    f"Confluence at {self.site.base} answered a next link that is not text"
+                )
+            url = self.site_url(nxt)
             if url in seen_urls:  # a server repeating a next link would otherwise loop forever
                 return
             seen_urls.add(url)
@@ -250,6 +336,19 @@ class ConfluenceClient:
 
     async def get_space(self, key: str) -> dict[str, Any]:
         return await self.get_json(f"/space/{key}")
+
+
+def _authorization(token: str, username: str | None) -> str:
+    if not token.isascii():  # HTTP headers are ASCII; httpx would fail building the request
+        raise SecretError(
+            "the Confluence token in the Secret named by connector.config.tokenSecretRef contains non-ASCII "
+            "characters; API tokens and personal access tokens are ASCII: copy the token again",
+            reason=Reason.SECRET_VALUE_INVALID,
+            retryable=False,
+        )
+    if username:
+        return "Basic " + base64.b64encode(f"{username}:{token}".encode()).decode("ascii")
+    return f"Bearer {token}"
 
 
 @functools.cache
@@ -266,48 +365,3 @@ def _ssl_context(ca_pem: str) -> ssl.SSLContext:
     except ssl.SSLError as exc:
         raise ConfigurationError(f"the CA bundle in caBundleSecretRef is not valid PEM: {exc}") from exc
     return ctx
-
-
-def _is_rate_limited(response: httpx.Response) -> bool:
-    if response.status_code == 429:
-        return True
-    # Some Data Center setups answer 403 with a plain "Rate limit exceeded" body instead of 429.
-    return response.status_code == 403 and "rate limit" in response.text[:200].lower()
-
-
-def _raise_for_status(response: httpx.Response, site: Site) -> None:
-    code = response.status_code
-    if code < 400:
-        return
-    detail = _error_message(response)
-    if code in (401, 403):
-        how = (
-            "username must be the account's email and the Secret must hold an API token"
-            if site.cloud
-            else "the Secret must hold a valid personal access token (or set username for Basic auth)"
-        )
-        raise AuthenticationError(
-            f"Confluence at {site.base} refused the credentials (HTTP {code}{': ' + detail if detail else ''}); "
-            f"{how}. Update the Secret named in tokenSecretRef."
-        )
-    if code == 404:
-        raise SpaceNotFoundError(f"Confluence at {site.base} answered 404 for {response.url.path}: {detail}")
-    error = ConfluenceUnavailableError(
-        f"Confluence at {site.base} answered HTTP {code} for {response.url.path}: {detail or 'no details'}"
-    )
-    error.status_code = code
-    raise error
-
-
-def _error_message(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:200].strip()
-    if isinstance(body, dict):
-        if "message" in body:
-            return str(body["message"])
-        errors = body.get("errors")
-        if isinstance(errors, list) and errors:
-            return str(errors[0].get("title") or errors[0])
-    return ""

@@ -8,12 +8,26 @@ from typing import Any
 
 import httpx
 
+from coco_operator.egress import EgressPolicy
+from coco_operator.egress_http import ACCEPT_ENCODING, GuardedTransport
+
 Document = dict[str, Any]
 
 
-def default_client() -> httpx.AsyncClient:
-    # No redirects: a webhook that moved should be pointed at its new address, and the token stays where it was sent.
-    return httpx.AsyncClient(follow_redirects=False, headers={"User-Agent": "coco-operator"})
+# Without the operator's settings (EnrichContext.egress unset) addresses are not checked; the URL rules still apply.
+UNCHECKED_ADDRESSES = EgressPolicy("the webhook", addresses=None, link_hosts=(), allow_http=True)
+
+
+def default_client(policy: EgressPolicy) -> httpx.AsyncClient:
+    """A client whose connections go only to addresses `policy` allows (checked when connecting).
+
+    No redirects: a webhook that moved should be pointed at its new address, and the token stays where it was sent.
+    """
+    return httpx.AsyncClient(
+        follow_redirects=False,
+        headers={"User-Agent": "coco-operator", "Accept-Encoding": ACCEPT_ENCODING},
+        transport=GuardedTransport(policy),
+    )
 
 
 @dataclass(frozen=True)
@@ -24,7 +38,8 @@ class EnrichContext:
     datasource_name: str = ""  # spec.name
     labels: Mapping[str, str] = field(default_factory=dict)  # the Datasource's metadata.labels
     tokens: Mapping[int, str] = field(default_factory=dict)  # processor index -> resolved webhook bearer token
-    client_factory: Callable[[], httpx.AsyncClient] = default_client
+    egress: EgressPolicy | None = None  # the operator's webhook policy (egress.webhook_policy)
+    client_factory: Callable[[EgressPolicy], httpx.AsyncClient] = default_client
     backoff_base_s: float = 0.5  # first webhook retry delay; doubles per attempt
     backoff_max_s: float = 10.0
     max_response_bytes: int = 64 * 1024 * 1024

@@ -1,19 +1,14 @@
-"""`exclude`: drop documents by label, title pattern, ancestor page, type or size."""
+"""`exclude`: drop documents by label, title pattern (RE2, see `coco_operator.patterns`), ancestor page, type or
+size."""
 
 from __future__ import annotations
 
-import functools
-import re
 from collections.abc import Callable
 from typing import Any
 
 from coco_operator.api.enrichment import ExcludeSpec
-from coco_operator.enrich.base import Document, StepResult, doc_id
-
-
-@functools.lru_cache(maxsize=256)
-def _compile(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
+from coco_operator.enrich.base import Document, ProcessorError, StepResult, doc_id
+from coco_operator.patterns import PatternError, title_matcher
 
 
 def _strings(value: Any) -> list[str]:
@@ -25,7 +20,11 @@ def _strings(value: Any) -> list[str]:
 def matcher(spec: ExcludeSpec) -> Callable[[Document], bool]:
     """A predicate that is true for documents the spec drops (any one criterion is enough)."""
     labels = {label.casefold() for label in spec.labels}
-    patterns = [_compile(p) for p in spec.titlePatterns]
+    try:
+        # RE2: linear in the title whatever the pattern, so a tenant's pattern cannot stall the operator.
+        patterns = [title_matcher(p) for p in spec.titlePatterns]
+    except PatternError as exc:  # admitted by an API server without the CEL rule, or written before it
+        raise ProcessorError(str(exc), retryable=False) from None
     ancestors = set(spec.ancestors)
     types = set(spec.types)
 
@@ -44,7 +43,7 @@ def matcher(spec: ExcludeSpec) -> Callable[[Document], bool]:
         if labels and any(t.casefold() in labels for t in _strings(doc.get("tags"))):
             return True
         title = str(doc.get("title") or "")
-        if any(p.search(title) for p in patterns):
+        if any(search(title) for search in patterns):
             return True
         if ancestors and by_ancestor(doc):
             return True

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from coco_operator.api.enrichment import Processor
 from coco_operator.enrich.base import Document, EnrichContext
 from coco_operator.enrich.pipeline import EnrichCounts, apply
+from coco_operator.limits import bound_document
 
 Write = Callable[[Document], Awaitable[None]]
 MAX_WARNINGS = 20
@@ -40,6 +41,7 @@ class EnrichingWriter:
         self._skipped: dict[int, _Skipped] = {}
 
     async def add(self, doc: Document) -> None:
+        doc = bound_document(doc)  # whatever Confluence sent, bounded before patterns, chunking and the sink
         if not self.pipeline:
             await self._write(doc)
             return

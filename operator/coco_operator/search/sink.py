@@ -16,10 +16,12 @@ from typing import Any, TypeVar
 
 import meilisearch
 import orjson
-from meilisearch.errors import MeilisearchApiError, MeilisearchCommunicationError
+import requests
+from meilisearch.errors import MeilisearchApiError, MeilisearchCommunicationError, MeilisearchTimeoutError
 
-from coco_operator.errors import IndexingError, SearchBackendError
+from coco_operator.errors import IndexingError, SearchBackendError, SecretError
 from coco_operator.reasons import Reason
+from coco_operator.secret_values import clean_secret_value, redact
 
 log = logging.getLogger(__name__)
 # POST .../documents/delete-batch is current Meilisearch API; the client deprecated only its `ids` argument (in
@@ -47,6 +49,7 @@ TASK_POLL_MAX_S = 0.2
 FINISHED = frozenset({"succeeded", "failed", "canceled"})
 DELETE_BATCH = 1000
 T = TypeVar("T")
+KEY_SECRET = "holding the operator's Meilisearch key (chart meilisearch.apiKeySecret, COCO_MEILI_API_KEY)"
 
 
 def _filter_eq(field: str, value: str) -> str:
@@ -66,6 +69,16 @@ class MeiliSink:
     ) -> None:
         self.url = url
         self.index_uid = index_uid
+        # A key with a line break (usual with --from-file) would make the HTTP library quote it in an error; a bad
+        # key fails the first call (not this constructor: callers build the sink before their error handling).
+        self._key_problem: SecretError | None = None
+        self._secrets: tuple[str, ...] = ()
+        if api_key is not None:
+            try:
+                api_key = clean_secret_value(api_key, secret=KEY_SECRET, key=None)
+                self._secrets = (api_key,)
+            except SecretError as exc:
+                self._key_problem, api_key = exc, None
         self._client = meilisearch.Client(url, api_key, timeout=30)
         self._index = self._client.index(index_uid)
         self._batch_size = batch_size
@@ -78,22 +91,26 @@ class MeiliSink:
         self._user_vectors: tuple[str, ...] = ()
 
     async def _call(self, what: str, fn: Callable[[], T]) -> T:
+        if self._key_problem is not None:
+            raise self._key_problem
         try:
             return await asyncio.to_thread(fn)
-        except MeilisearchCommunicationError as exc:
+        except (MeilisearchCommunicationError, MeilisearchTimeoutError, requests.RequestException, UnicodeError) as exc:
+            # Never the exception's text: the HTTP library quotes header values (the key) in some of them.
             raise SearchBackendError(
-                f"Meilisearch at {self.url} is unreachable while trying to {what} ({exc}); the run will be "
-                "retried. Check that Meilisearch is running and the operator's meili URL is right."
-            ) from exc
+                f"Meilisearch at {self.url} is unreachable while trying to {what} ({_communication_problem(exc)}); "
+                "the run will be retried. Check that Meilisearch is running and the operator's meili URL is right."
+            ) from None
         except MeilisearchApiError as exc:
+            message = redact(str(exc.message), self._secrets)
             if exc.status_code in (401, 403):
                 raise SearchBackendError(
-                    f"Meilisearch at {self.url} refused the API key while trying to {what} ({exc.message}); "
+                    f"Meilisearch at {self.url} refused the API key while trying to {what} ({message}); "
                     "set the operator's Meilisearch key Secret to a master or admin key.",
                     reason=Reason.SEARCH_BACKEND_UNAUTHORIZED,
                     retryable=False,
-                ) from exc
-            raise IndexingError(f"Meilisearch refused to {what}: {exc.message} ({exc.code})") from exc
+                ) from None
+            raise IndexingError(f"Meilisearch refused to {what}: {message} ({exc.code})") from None
 
     async def _wait(self, task_uid: int, what: str, tolerate: frozenset[str] = frozenset()) -> None:
         # Polls soon, then less often: most tasks of a run finish in milliseconds, a big batch takes seconds.
@@ -246,6 +263,25 @@ def _opt_out_of_missing_vectors(document: dict[str, Any], names: tuple[str, ...]
     if not missing:
         return document
     return {**document, "_vectors": {**present, **dict.fromkeys(missing)}}
+
+
+def _communication_problem(exc: BaseException) -> str:
+    """A fixed phrase for why Meilisearch could not be reached (picked from the error, never quoting it)."""
+    if isinstance(exc, MeilisearchTimeoutError | requests.Timeout):
+        return "timed out"
+    if isinstance(exc, requests.exceptions.InvalidHeader | UnicodeError):
+        return "a header value is not valid HTTP: check the operator's Meilisearch key"
+    text = str(exc).lower()
+    for needle, phrase in (
+        ("refused", "connection refused"),
+        ("name or service not known", "the host name could not be resolved"),
+        ("temporary failure in name resolution", "the host name could not be resolved"),
+        ("certificate", "its TLS certificate is not trusted"),
+        ("timed out", "timed out"),
+    ):
+        if needle in text:
+            return phrase
+    return "could not connect"
 
 
 def _embedders_match(current: dict[str, Any], wanted: dict[str, Any]) -> bool:

@@ -1,13 +1,16 @@
 # syntax=docker/dockerfile:1
 # Multi-stage: build a wheel and its dependencies, then copy only the installed packages into a slim runtime.
-FROM python:3.11.14-slim-bookworm AS build
+# BASE_IMAGE: any Debian-like image with Python 3.11 and its venv module as `python`; the official one by default.
+# Without a registry, hack/image.sh passes one made locally with mmdebstrap (hack/base-image.sh).
+ARG BASE_IMAGE=python:3.11.14-slim-bookworm
+FROM ${BASE_IMAGE} AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY operator ./operator
 RUN python -m venv /opt/venv && /opt/venv/bin/pip install --no-cache-dir --upgrade pip \
     && /opt/venv/bin/pip install --no-cache-dir .
 
-FROM python:3.11.14-slim-bookworm
+FROM ${BASE_IMAGE}
 LABEL org.opencontainers.image.title="coco-operator" \
       org.opencontainers.image.description="Kubernetes operator syncing Confluence spaces into Meilisearch" \
       org.opencontainers.image.licenses="Apache-2.0" \

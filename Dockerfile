@@ -18,7 +18,10 @@ LABEL org.opencontainers.image.title="coco-operator" \
 COPY --from=build /opt/venv /opt/venv
 # MALLOC_ARENA_MAX: glibc's per-thread malloc arenas fragment a Python process that allocates from several threads
 # (Meilisearch calls run in worker threads); two arenas kept a 10,000-page sync about 30 MB smaller (docs/benchmarks.md).
-ENV PATH=/opt/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 HOME=/tmp MALLOC_ARENA_MAX=2
+# LOGNAME: the user has no /etc/passwd entry (any numeric UID may run the image), and kopf names the operator with
+# getpass.getuser(), which reads LOGNAME first and otherwise crashes on the missing entry.
+ENV PATH=/opt/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 HOME=/tmp MALLOC_ARENA_MAX=2 \
+    LOGNAME=coco-operator
 # A numeric non-root user so that runAsNonRoot can be verified by the kubelet.
 USER 65532:65532
 EXPOSE 8000 8080

@@ -49,6 +49,8 @@ def test_runs_as_numeric_non_root_user_with_entrypoint() -> None:
     assert "org.opencontainers.image.title" in final and "org.opencontainers.image.source" in final
     # Writes go to /tmp only (the chart mounts it; the root filesystem is read-only).
     assert "HOME=/tmp" in final and "PYTHONDONTWRITEBYTECODE=1" in final and "MALLOC_ARENA_MAX=2" in final
+    # The UID has no passwd entry: getpass.getuser() (kopf calls it at startup) must find LOGNAME instead.
+    assert "LOGNAME=" in final
 
 
 def test_no_build_tools_or_tests_in_the_final_image() -> None:

@@ -262,7 +262,8 @@ class Node:
         while True:
             for name, proc in self._procs.items():
                 if proc.poll() is not None:
-                    raise NodeError(f"{name} exited with {proc.returncode}; {self.log(name)}:\n{_log_tail(self.log(name))}")
+                    log = self.log(name)
+                    raise NodeError(f"{name} exited with {proc.returncode}; {log}:\n{_log_tail(log)}")
             with contextlib.suppress(Exception):
                 if ready():
                     return

@@ -279,7 +279,7 @@ class Node:
         listed = self.ctr("images", "ls", f"name=={image}").stdout.splitlines()[1:]
         if listed and listed[0].split()[2] == _archive_digest(archive):
             return
-        self.ctr("images", "import", "--no-unpack=false", "--index-name", image, str(archive))
+        self.ctr("images", "import", str(archive))
 
     def _kill_leftover_tasks(self) -> None:
         """Containers still running (an interrupted earlier run, or a pod the kubelet did not stop): SIGKILL by id;

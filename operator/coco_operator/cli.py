@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import sys
 import time
 from datetime import UTC, datetime
@@ -244,11 +245,18 @@ def _token(args: argparse.Namespace) -> str | None:
     return token or os.environ.get("CONFLUENCE_TOKEN")
 
 
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def cmd_sync(args: argparse.Namespace) -> int:
     if args.datasource:
         if not args.run_id:
             print("error: --datasource needs --run-id (set by the operator in Job mode)", file=sys.stderr)
             return 2
+        # In a Job's pod this process is PID 1, for which the kernel drops a signal without a handler: without
+        # one, a stopped Job (deadline, deletion) would wait out the grace period and end in SIGKILL.
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
         progress = ProgressLine(sys.stderr)
         ds_id, index, result = asyncio.run(_sync_in_cluster(args, progress))
         progress.done()

@@ -110,6 +110,9 @@ def test_probes_pass_and_nothing_restarts(release: Release) -> None:
 def test_a_datasource_is_synced_by_the_operator_pod(
     release: Release, wiki: ConfluenceEmulator, meili: Meili, kube: Kube
 ) -> None:
+    # The release holds no Connector: the operator pod registered the builtin one when it started.
+    connector = get(kube, "connector", "confluence")
+    assert connector and connector["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "coco-operator"
     kube.apply(datasource(NS, "pod", wiki.endpoint, "POD"))
     obj = wait_ready(kube, NS, "pod", timeout=90)
     assert obj["status"]["documents"] == 3

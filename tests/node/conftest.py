@@ -1,12 +1,18 @@
 """Fixtures for the tests on a real node (tests/harness/node.py): the node with its API server, the emulators
 served on the node's bridge address (where pods reach them), helm, and the chart installed with the image built
-from this tree (hack/setup-node.sh)."""
+from this tree (hack/setup-node.sh).
+
+Another cluster (kind, docs/kind.md): COCO_NODE_KUBECONFIG names it, COCO_NODE_HOST_ADDRESS the address its pods
+reach this machine at (the emulators listen there), COCO_NODE_CTR the command that runs containerd's `ctr` on its
+node (e.g. `docker exec coco-control-plane ctr`); the image localhost/coco-operator:test must be loaded there."""
 
 from __future__ import annotations
 
 import json
 import os
 import secrets
+import shlex
+import subprocess
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,8 +36,33 @@ RELEASE, RELEASE_NS = "coco", "coco-system"
 MEILI_KEY = "node-master-key"
 
 
+# Where pods reach this machine: the node's bridge address, or what COCO_NODE_HOST_ADDRESS says for another cluster.
+HOST = os.environ.get("COCO_NODE_HOST_ADDRESS", GATEWAY)
+
+
+@dataclass
+class ExternalNode:
+    """A cluster the tests did not start (COCO_NODE_KUBECONFIG): what they need of a node, through `ctr` on it."""
+
+    kubeconfig: Path
+    ctr_command: list[str]
+    controlplane: None = None
+
+    def ctr(self, *args: str) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run([*self.ctr_command, "-n", "k8s.io", *args], capture_output=True, text=True, check=False)
+        assert proc.returncode == 0, f"{self.ctr_command} {args}: {proc.stderr}"
+        return proc
+
+    def tag_image(self, source: str, target: str) -> None:
+        self.ctr("images", "tag", "--force", source, target)
+
+
 @pytest.fixture(scope="session")
-def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node | ExternalNode]:
+    external = os.environ.get("COCO_NODE_KUBECONFIG")
+    if external:
+        yield ExternalNode(Path(external), shlex.split(os.environ.get("COCO_NODE_CTR", "ctr")))
+        return
     try:
         artifacts = prepare_node()
     except NodeError as exc:
@@ -46,7 +77,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
 
 
 @pytest.fixture(scope="session")
-def kube(node: Node) -> Kube:
+def kube(node: Node | ExternalNode) -> Kube:
     return Kube(node.kubeconfig, node.controlplane)
 
 
@@ -59,10 +90,10 @@ def meili() -> Iterator[Meili]:
     if url and key:
         parts = urllib.parse.urlsplit(url)
         if parts.hostname in ("127.0.0.1", "localhost"):
-            parts = parts._replace(netloc=f"{GATEWAY}:{parts.port or 7700}")
+            parts = parts._replace(netloc=f"{HOST}:{parts.port or 7700}")
         yield Meili(urllib.parse.urlunsplit(parts), key, None, index)
         return
-    emu = MeiliEmulator(master_key=MEILI_KEY, host=GATEWAY)
+    emu = MeiliEmulator(master_key=MEILI_KEY, host=HOST)
     emu.start()
     yield Meili(emu.url, MEILI_KEY, emu, index)
     emu.stop()
@@ -76,7 +107,7 @@ def cloud_wiki(spaces: dict[str, int]) -> ConfluenceEmulator:
         state.add_space(key, f"Space {key}")
         for i in range(pages):
             state.add_page(key, f"{key} page {i}", f"<p>{key} body {i}: ocelots in pods</p>")
-    emu = ConfluenceEmulator(state, edition="cloud", host=GATEWAY)
+    emu = ConfluenceEmulator(state, edition="cloud", host=HOST)
     emu.start()
     return emu
 
@@ -92,7 +123,7 @@ class Release:
 
     kube: Kube
     helm: Helm
-    node: Node
+    node: Node | ExternalNode
     name: str = RELEASE
     namespace: str = RELEASE_NS
 
@@ -170,7 +201,3 @@ def container_id(pod: Any) -> str:
     """containerd's id of the pod's first container (for `ctr tasks kill`)."""
     status = pod.status.container_statuses[0]
     return str(status.container_id).removeprefix("containerd://")
-
-
-def pod_log_dir(node: Node, pod: Any) -> Path:
-    return node.paths.pod_logs / f"{pod.metadata.namespace}_{pod.metadata.name}_{pod.metadata.uid}"

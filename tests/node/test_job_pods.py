@@ -23,7 +23,7 @@ from tests.e2e.conftest import (
 from tests.e2e.test_chart import Helm
 from tests.emulators.confluence import ConfluenceEmulator
 from tests.harness.node import Node
-from tests.node.conftest import Release, cloud_wiki, meili_key_secret, values_args
+from tests.node.conftest import ExternalNode, Release, cloud_wiki, meili_key_secret, values_args
 
 pytestmark = pytest.mark.node
 NS = "wiki-jobs"
@@ -45,7 +45,7 @@ def slow_wiki() -> Iterator[ConfluenceEmulator]:
 
 
 @pytest.fixture(scope="module")
-def release(kube: Kube, helm: Helm, node: Node, meili: Meili) -> Iterator[Release]:
+def release(kube: Kube, helm: Helm, node: Node | ExternalNode, meili: Meili) -> Iterator[Release]:
     rel = Release(kube, helm, node)
     meili_key_secret(kube, rel.namespace, meili.key)
     # The watched namespace exists first; the chart gives it the sync ServiceAccount and its RoleBinding.

@@ -24,7 +24,7 @@ from tests.e2e.conftest import (
 from tests.e2e.test_chart import CRDS, FORBIDDEN, Helm, get
 from tests.emulators.confluence import ConfluenceEmulator
 from tests.harness.node import Node
-from tests.node.conftest import Release, cloud_wiki, container_id, meili_key_secret, values_args
+from tests.node.conftest import ExternalNode, Release, cloud_wiki, container_id, meili_key_secret, values_args
 
 pytestmark = pytest.mark.node
 NS = "wiki-team"
@@ -39,7 +39,7 @@ def wiki() -> Iterator[ConfluenceEmulator]:
 
 
 @pytest.fixture(scope="module")
-def release(kube: Kube, helm: Helm, node: Node, meili: Meili) -> Iterator[Release]:
+def release(kube: Kube, helm: Helm, node: Node | ExternalNode, meili: Meili) -> Iterator[Release]:
     rel = Release(kube, helm, node)
     meili_key_secret(kube, rel.namespace, meili.key)
     kube.namespace(NS)
@@ -125,7 +125,7 @@ def test_a_datasource_is_synced_by_the_operator_pod(
 
 
 def test_sigkill_mid_run_the_deployment_replaces_the_pod_and_the_index_converges(
-    release: Release, wiki: ConfluenceEmulator, meili: Meili, kube: Kube, node: Node
+    release: Release, wiki: ConfluenceEmulator, meili: Meili, kube: Kube, node: Node | ExternalNode
 ) -> None:
     wiki.state.latency_s = 0.2  # a run of several seconds, to be killed in
     kube.apply(datasource(NS, "big", wiki.endpoint, "BIG"))
@@ -159,7 +159,7 @@ def _ready_pod(pod: Any) -> bool:
     )
 
 
-def test_helm_upgrade_to_a_new_image_tag_rolls_the_pod(release: Release, node: Node, kube: Kube) -> None:
+def test_helm_upgrade_to_a_new_image_tag_rolls_the_pod(release: Release, node: Node | ExternalNode, kube: Kube) -> None:
     before = release.operator_pod()
     node.tag_image("localhost/coco-operator:test", "localhost/coco-operator:test-upgrade")
     release.install("--set", "image.tag=test-upgrade", upgrade=True)

@@ -127,14 +127,14 @@ def test_a_datasource_is_synced_by_the_operator_pod(
 def test_sigkill_mid_run_the_deployment_replaces_the_pod_and_the_index_converges(
     release: Release, wiki: ConfluenceEmulator, meili: Meili, kube: Kube, node: Node | ExternalNode
 ) -> None:
-    wiki.state.latency_s = 0.2  # a run of several seconds, to be killed in
+    # Each Confluence request takes a second: the run lasts several seconds, and the kill lands inside it.
+    wiki.state.latency_s = 1.0
     kube.apply(datasource(NS, "big", wiki.endpoint, "BIG"))
 
     def running() -> bool:
-        obj = kube.datasource(NS, "big") or {}
-        rec = condition(obj, "Reconciling")
-        items = ((obj.get("status") or {}).get("progress") or {}).get("items", 0)
-        return bool(rec and rec["status"] == "True" and 0 < items < BIG)
+        status = (kube.datasource(NS, "big") or {}).get("status") or {}
+        rec = condition({"status": status}, "Reconciling")
+        return bool(rec and rec["status"] == "True" and rec["reason"] == "Progressing" and "progress" in status)
 
     wait_for("the big run under way (progress reported)", running, timeout=60, interval=0.1)
     victim = release.operator_pod()

@@ -131,7 +131,7 @@ class Node:
 
     def start(self, timeout_s: float = 180) -> None:
         deadline = time.monotonic() + timeout_s
-        self._take_lock()
+        self._take_lock()  # before touching anything: the machine may have another node
         try:
             self._prepare_host()
             self.controlplane.start()
@@ -156,6 +156,8 @@ class Node:
 
     def stop(self) -> None:
         """Pods torn down by the kubelet (network, mounts), then every component; the host as it was."""
+        if self._lock is None:
+            return  # never started, or stopped already: nothing here is ours to undo
         for name in ("kube-controller-manager", "kube-scheduler"):
             _terminate(self._procs.pop(name, None))
         if "kubelet" in self._procs and self.controlplane.running:

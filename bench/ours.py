@@ -1,4 +1,4 @@
-"""Driver for coco-operator's own sync in a measured child process (the `sync` CLI has no watermark input).
+"""Driver for coco-operator's own sync in a measured child process (the watermark and listing come as flags).
 
     python -m bench.ours DATASOURCE.yaml --meili-url URL --meili-key KEY --index IDX [--watermark ISO]
         [--last-prune ISO --source-items N] [--no-sink]
@@ -78,11 +78,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from coco_operator import sync as sync_module
     from coco_operator.api.datasource import DatasourceSpec
-    from coco_operator.prune import Listing
     from coco_operator.settings import Settings
+    from coco_operator.sync import Listing
 
-    if args.no_sink:
-        setattr(sync_module, "MeiliSink", NullSink)  # noqa: B010 (module attribute swap)
     body = yaml.safe_load(Path(args.file).read_text())
     spec = DatasourceSpec.model_validate(body["spec"])
     settings = Settings(meili_url=args.meili_url, meili_api_key=args.meili_key, meili_index=args.index)
@@ -92,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     request = sync_module.SyncRequest(DATASOURCE_ID, spec, args.token, args.index, watermark=watermark, listing=listing)
     t0 = time.monotonic()
-    result = asyncio.run(sync_module.run_sync(request, settings))
+    result = asyncio.run(sync_module.run_sync(request, settings, sink=NullSink() if args.no_sink else None))
     elapsed = time.monotonic() - t0
     report = {
         "result": "Succeeded" if result.succeeded else "Failed",

@@ -343,8 +343,8 @@ def notes_for(results: Results) -> list[str]:
         )
     out += [
         "LangChain with its defaults (`include_restricted_content=False`) asks "
-        "`/rest/api/content/{id}/restriction/byOperation` for every page. The emulator does not serve that route; "
-        "`bench/serve_space.py` answers it as Confluence does for an unrestricted page. The goal compares against "
+        "`/rest/api/content/{id}/restriction/byOperation` for every page; the emulator answers it (the generated "
+        "pages carry no restrictions). The goal compares against "
         "the faster `include_restricted_content=True` (everything the account can see, as coco-operator indexes).",
         "LlamaIndex's `ConfluenceReader.load_data(space_key=...)` needs `max_num_results`: without it the reader "
         "passes `limit=None` to atlassian-python-api 4.x's `get_all_pages_from_space`, which fails with "

@@ -11,9 +11,9 @@ requests) answers:
 - ``POST /change?fraction=0.01``: edit that share of the pages now (new version, new body);
 - ``POST /latency?ms=50``: change the per-request latency.
 
-The emulator does not serve ``GET /rest/api/content/{id}/restriction/byOperation`` (LangChain's default
-``include_restricted_content=False`` asks it for every page); this wrapper answers it as Confluence does for an
-unrestricted page, so that loader can run with its defaults.
+LangChain's default ``include_restricted_content=False`` asks ``GET /rest/api/content/{id}/restriction/byOperation``
+for every page; the emulator answers it (no restrictions on the generated pages), so that loader runs with its
+defaults.
 """
 
 from __future__ import annotations
@@ -27,43 +27,11 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
 
 from aiohttp import web
 from tests.emulators.confluence import ConfluenceEmulator, ConfluenceState, RequestRecord
 
 from bench.space import SeededSpace, change_pages, seed_space
-
-
-class BenchEmulator(ConfluenceEmulator):
-    """The emulator plus Confluence routes it lacks that a peer needs."""
-
-    def build_app(self) -> web.Application:
-        app = super().build_app()
-        p = self.context + "/rest/api"
-        app.add_routes([web.get(p + "/content/{id}/restriction/byOperation", self._restrictions)])
-        return app
-
-    async def _restrictions(self, request: web.Request) -> web.Response:
-        content_id = request.match_info["id"]
-        with self.state.lock:
-            self._visible(request, content_id)
-
-        def op(name: str) -> dict[str, Any]:
-            empty = {"results": [], "start": 0, "limit": 200, "size": 0}
-            return {
-                "operation": name,
-                "restrictions": {"user": dict(empty), "group": dict(empty)},
-                "_expandable": {"content": f"/rest/api/content/{content_id}"},
-                "_links": {"self": f"{self.endpoint}/rest/api/content/{content_id}/restriction/byOperation/{name}"},
-            }
-
-        body = {
-            "read": op("read"),
-            "update": op("update"),
-            "_links": {"base": self.endpoint, "context": self.context},
-        }
-        return web.json_response(body)
 
 
 def request_kind(record: RequestRecord) -> str:
@@ -144,7 +112,7 @@ async def serve(pages: int, latency_ms: float, seed: int, host: str, port: int, 
     space = seed_space(state, pages, seed=seed)
     seeded_s = time.monotonic() - t0
     state.latency_s = latency_ms / 1000
-    emulator = BenchEmulator(state, edition="cloud", host=host, port=port)
+    emulator = ConfluenceEmulator(state, edition="cloud", host=host, port=port)
     await emulator.start_async()
     runner = web.AppRunner(build_admin(emulator, space), access_log=None)
     await runner.setup()

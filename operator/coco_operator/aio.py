@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, overload
 
 T = TypeVar("T")
+A = TypeVar("A")
+B = TypeVar("B")
+C = TypeVar("C")
 _END = object()
 
 
-async def together(*steps: Awaitable[Any]) -> list[Any]:
-    """Await `steps` concurrently and return their results in order.
+@overload
+async def together(a: Awaitable[A], b: Awaitable[B], /) -> tuple[A, B]: ...
+@overload
+async def together(a: Awaitable[A], b: Awaitable[B], c: Awaitable[C], /) -> tuple[A, B, C]: ...
+@overload
+async def together(*steps: Awaitable[T]) -> tuple[T, ...]: ...
+
+
+async def together(*steps: Awaitable[Any]) -> tuple[Any, ...]:
+    """Await `steps` concurrently and return their results in order (a typed tuple for two or three steps).
 
     Unlike `asyncio.gather`, the first failure cancels the other steps and waits for them, so none keeps using a
     client the caller is about to close; that failure is raised as itself, not in an ExceptionGroup.
@@ -21,7 +32,7 @@ async def together(*steps: Awaitable[Any]) -> list[Any]:
             tasks = [group.create_task(_awaited(step)) for step in steps]
     except BaseExceptionGroup as group_error:
         raise _first(group_error) from None
-    return [task.result() for task in tasks]
+    return tuple(task.result() for task in tasks)
 
 
 async def _awaited(step: Awaitable[T]) -> T:

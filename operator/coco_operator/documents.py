@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from coco_operator.confluence.source import attachment_media_type, attachment_size
+from coco_operator.confluence.items import attachment_media_type, attachment_size, storage_of
 from coco_operator.confluence.storage_text import storage_to_text
 
 DOCUMENT_TYPES = ("page", "blogpost", "attachment")
@@ -88,11 +88,6 @@ def remember_users(item: dict[str, Any], users: dict[str, str]) -> None:
                 users[str(u[key])] = str(name)
 
 
-def storage_of(item: Mapping[str, Any]) -> str:
-    """A page's or blog post's body in storage format ("" if the item has none)."""
-    return str((((item.get("body") or {}).get("storage")) or {}).get("value") or "")
-
-
 def content_document(
     item: dict[str, Any],
     ctx: MappingContext,
@@ -125,7 +120,3 @@ def attachment_document(item: dict[str, Any], text: str | None, ctx: MappingCont
         }
     )
     return doc
-
-
-def count_key(doc_type: str) -> str:
-    return {"page": "pages", "blogpost": "blogposts", "attachment": "attachments"}[doc_type]

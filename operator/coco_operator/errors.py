@@ -1,15 +1,17 @@
-"""Failures of a run, each with a CamelCase reason for the Ready condition and a message that says what to do."""
+"""Failures of a run, each with a reason for the Ready condition and a message that says what to do."""
 
 from __future__ import annotations
+
+from coco_operator.reasons import Reason
 
 
 class SyncError(Exception):
     """A run failed for a known reason. `retryable` is False when only a user's change can fix it."""
 
-    reason = "SyncFailed"
+    reason: Reason = Reason.SYNC_FAILED
     retryable = True
 
-    def __init__(self, message: str, *, reason: str | None = None, retryable: bool | None = None) -> None:
+    def __init__(self, message: str, *, reason: Reason | None = None, retryable: bool | None = None) -> None:
         super().__init__(message)
         self.message = message
         if reason is not None:
@@ -19,42 +21,42 @@ class SyncError(Exception):
 
 
 class ConfigurationError(SyncError):
-    reason = "InvalidSpec"
+    reason = Reason.INVALID_SPEC
     retryable = False
 
 
 class SecretError(SyncError):
-    reason = "SecretNotFound"
+    reason = Reason.SECRET_NOT_FOUND
     retryable = False
 
 
 class ConnectorError(SyncError):
-    reason = "ConnectorNotFound"
+    reason = Reason.CONNECTOR_NOT_FOUND
     retryable = False
 
 
 class AuthenticationError(SyncError):
-    reason = "AuthenticationFailed"
+    reason = Reason.AUTHENTICATION_FAILED
     retryable = False
 
 
 class SpaceNotFoundError(SyncError):
-    reason = "SpaceNotFound"
+    reason = Reason.SPACE_NOT_FOUND
     retryable = False
 
 
 class ConfluenceUnavailableError(SyncError):
-    reason = "ConfluenceUnavailable"
+    reason = Reason.CONFLUENCE_UNAVAILABLE
     status_code: int | None = None
 
 
 class SearchBackendError(SyncError):
-    reason = "SearchBackendUnavailable"
+    reason = Reason.SEARCH_BACKEND_UNAVAILABLE
 
 
 class IndexingError(SyncError):
-    reason = "IndexingFailed"
+    reason = Reason.INDEXING_FAILED
 
 
 class SyncTimeoutError(SyncError):
-    reason = "SyncTimeout"
+    reason = Reason.SYNC_TIMEOUT

@@ -6,8 +6,6 @@ import logging
 from contextvars import ContextVar
 from typing import Any
 
-import kopf
-
 # Set by each Datasource worker; inherited by its tasks and by `asyncio.to_thread` calls.
 CURRENT_OBJECT: ContextVar[dict[str, Any] | None] = ContextVar("coco_current_object", default=None)
 
@@ -28,6 +26,8 @@ def datasource_ref(namespace: str, name: str) -> dict[str, Any]:
 
 
 def setup(log_format: str, verbose: bool) -> None:
+    import kopf  # only the operator configures logging through kopf; the CLI and Job pods need not load it
+
     kopf.configure(
         verbose=verbose,
         log_format=kopf.LogFormat.JSON if log_format == "json" else kopf.LogFormat.FULL,

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import meilisearch
 import pytest
@@ -140,3 +141,52 @@ def test_sync_without_token_explains(tmp_path: Path, confluence: ConfluenceEmula
 def test_help(command: list[str]) -> None:
     proc = _run(*command, "--help", env={})
     assert proc.returncode == 0 and "usage: coco-operator" in proc.stdout
+
+
+def test_state_file_makes_the_next_run_incremental(
+    tmp_path: Path, confluence: ConfluenceEmulator, meili_target: tuple[str, str]
+) -> None:
+    url, key = meili_target
+    index = f"cli_{secrets.token_hex(4)}"
+    path = _datasource_file(tmp_path, confluence.endpoint, enable_blogposts=True)
+    state = tmp_path / "state" / "eng-wiki.json"
+    env = {"CONFLUENCE_TOKEN": "demo-token", "MEILI_URL": url, "MEILI_MASTER_KEY": key}
+
+    def run() -> dict[str, Any]:
+        proc = _run("sync", str(path), "--index", index, "--state", str(state), "--json", env=env)
+        assert proc.returncode == 0, proc.stderr
+        summary: dict[str, Any] = json.loads(proc.stdout)
+        return summary
+
+    try:
+        full = run()
+        saved = json.loads(state.read_text())
+        assert not full["incremental"] and full["pruneReason"] == "full sync"
+        # What the operator keeps in status, the file keeps: the next run builds on it.
+        assert saved["watermark"] == full["watermark"] and saved["watermarkConfig"]
+        assert saved["sourceItems"] == full["sourceItems"] and saved["lastPruneTime"] == full["lastPruneTime"]
+        assert saved["lastSyncResult"] == "Succeeded" and saved["documents"] == full["documents"]
+        assert [c["type"] for c in saved["conditions"]] == ["Ready"] and "progress" not in saved
+
+        unchanged = run()
+        assert unchanged["incremental"] and unchanged["pruneReason"] is None
+        counts = unchanged["counts"]
+        assert counts["pages"] == counts["blogposts"] == counts["deleted"] == 0
+        # The space, the scope's count and the changed window: what the operator's own re-sync costs.
+        assert unchanged["requests"] == 3 and unchanged["documents"] == full["documents"]
+
+        page = next(c for c in confluence.state.contents.values() if c.space_key == "DOCS" and c.type == "page")
+        confluence.state.update_page(page.id, body="<p>now about narwhals</p>")
+        changed = run()
+        assert changed["incremental"] and changed["counts"]["pages"] == 1
+        assert len(json.loads(state.read_text())["history"]) == 3
+    finally:
+        meilisearch.Client(url, key).delete_index(index)
+
+
+def test_state_file_that_is_not_a_status_object_is_refused(tmp_path: Path, confluence: ConfluenceEmulator) -> None:
+    path = _datasource_file(tmp_path, confluence.endpoint)
+    state = tmp_path / "state.json"
+    state.write_text("[1, 2]")
+    proc = _run("sync", str(path), "--state", str(state), env={"CONFLUENCE_TOKEN": "demo-token"})
+    assert proc.returncode == 1 and "state file" in proc.stderr and str(state) in proc.stderr

@@ -2,80 +2,27 @@
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
+from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
-from .confluence import ConfluenceEmulator, ConfluenceState, seed_demo
+from .confluence import ConfluenceEmulator, ConfluenceState
+from .confluence_support import (
+    CLOUD_EMAIL,
+    CLOUD_TOKEN,
+    cloud,
+    dc,
+    follow,
+    ids_of,
+    make_space,
+    search,
+    site,
+    titles,
+)
 
-CLOUD_EMAIL, CLOUD_TOKEN = "me@example.com", "s3cret-token"
-DC_PAT = "dc-pat-123"
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def cloud() -> Iterator[tuple[ConfluenceEmulator, ConfluenceState, httpx.Client]]:
-    state = ConfluenceState()
-    state.add_cloud_token(CLOUD_EMAIL, CLOUD_TOKEN)
-    with (
-        ConfluenceEmulator(state, edition="cloud") as emu,
-        httpx.Client(auth=(CLOUD_EMAIL, CLOUD_TOKEN), timeout=10) as client,
-    ):
-        yield emu, state, client
-
-
-@pytest.fixture
-def dc() -> Iterator[tuple[ConfluenceEmulator, ConfluenceState, httpx.Client]]:
-    state = ConfluenceState()
-    state.add_pat(DC_PAT)
-    with (
-        ConfluenceEmulator(state, edition="dc", context_path="/confluence") as emu,
-        httpx.Client(headers={"Authorization": f"Bearer {DC_PAT}"}, timeout=10) as client,
-    ):
-        yield emu, state, client
-
-
-@pytest.fixture(params=["cloud", "dc"])
-def site(
-    request: pytest.FixtureRequest,
-) -> tuple[ConfluenceEmulator, ConfluenceState, httpx.Client]:
-    fixture: tuple[ConfluenceEmulator, ConfluenceState, httpx.Client] = request.getfixturevalue(request.param)
-    return fixture
-
-
-def follow(client: httpx.Client, url: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """Follow `_links.next` (joined to `_links.base`) to the end; return every page body."""
-    bodies: list[dict[str, Any]] = []
-    response = client.get(url, params=params)
-    for _ in range(200):
-        assert response.status_code == 200, response.text
-        body = response.json()
-        bodies.append(body)
-        nxt = body["_links"].get("next")
-        if not nxt:
-            return bodies
-        response = client.get(body["_links"]["base"] + nxt)
-    raise AssertionError("pagination did not end")
-
-
-def ids_of(bodies: list[dict[str, Any]]) -> list[str]:
-    return [item["id"] for body in bodies for item in body["results"]]
-
-
-def make_space(state: ConfluenceState, key: str, n: int) -> list[str]:
-    state.add_space(key, f"Space {key}")
-    return [state.add_page(key, f"{key} page {i}", f"<p>body {i}</p>") for i in range(n)]
-
+__all__ = ["cloud", "dc", "site"]  # fixtures used by name
 
 # -- auth ----------------------------------------------------------------------------------------------------
 
@@ -227,15 +174,6 @@ def test_child_listings(site: tuple[ConfluenceEmulator, ConfluenceState, httpx.C
 
 
 # -- CQL -----------------------------------------------------------------------------------------------------
-
-
-def search(client: httpx.Client, emu: ConfluenceEmulator, cql: str, **params: Any) -> httpx.Response:
-    return client.get(emu.endpoint + "/rest/api/content/search", params={"cql": cql, "limit": 100, **params})
-
-
-def titles(response: httpx.Response) -> list[str]:
-    assert response.status_code == 200, response.text
-    return [item["title"] for item in response.json()["results"]]
 
 
 def test_cql_parsing(site: tuple[ConfluenceEmulator, ConfluenceState, httpx.Client]) -> None:
@@ -452,152 +390,3 @@ def test_dc_attachment_download_link(dc: tuple[ConfluenceEmulator, ConfluenceSta
     # The REST download endpoint is Cloud only.
     rest = f"{emu.endpoint}/rest/api/content/{page}/child/attachment/{item['id']}/download"
     assert client.get(rest).status_code == 404
-
-
-# -- faults --------------------------------------------------------------------------------------------------
-
-
-def test_rate_limit_headers(site: tuple[ConfluenceEmulator, ConfluenceState, httpx.Client]) -> None:
-    emu, state, client = site
-    url = emu.endpoint + "/rest/api/space"
-    state.rate_limit_next = 2
-    state.retry_after = "7"
-    # Auth is checked first and a rejected request does not consume the counter.
-    assert httpx.get(url).status_code == 401 and state.rate_limit_next == 2
-    limited = client.get(url)
-    assert limited.status_code == 429
-    headers = limited.headers
-    assert headers["Retry-After"] == "7" and headers["X-RateLimit-Remaining"] == "0"
-    assert "X-RateLimit-Limit" in headers
-    reset = datetime.fromisoformat(headers["X-RateLimit-Reset"])
-    assert timedelta(seconds=5) < reset - datetime.now(UTC) < timedelta(seconds=9)
-    if emu.edition == "cloud":
-        assert headers["X-RateLimit-NearLimit"] == "true"
-    else:
-        assert headers["X-RateLimit-Interval-Seconds"] and headers["X-RateLimit-FillRate"]
-    assert client.get(url).status_code == 429
-    assert client.get(url).status_code == 200
-
-
-def test_dc_rate_limit_as_403(dc: tuple[ConfluenceEmulator, ConfluenceState, httpx.Client]) -> None:
-    emu, state, client = dc
-    state.dc_rate_limit_as_403 = True
-    state.rate_limit_next = 1
-    response = client.get(emu.endpoint + "/rest/api/space")
-    assert response.status_code == 403 and "Rate limit exceeded" in response.text
-    assert client.get(emu.endpoint + "/rest/api/space").status_code == 200
-
-
-def test_fail_next_and_malformed(site: tuple[ConfluenceEmulator, ConfluenceState, httpx.Client]) -> None:
-    emu, state, client = site
-    url = emu.endpoint + "/rest/api/space"
-    state.fail_next = [500, 503, 504]
-    state.retry_after = "Wed, 21 Oct 2037 07:28:00 GMT"
-    answers = [client.get(url) for _ in range(4)]
-    assert [a.status_code for a in answers] == [500, 503, 504, 200]
-    assert [a.json()["statusCode"] for a in answers[:3]] == [500, 503, 504]
-    assert answers[1].headers["Retry-After"] == state.retry_after
-    assert "Retry-After" not in answers[0].headers
-    state.malformed_next = 1
-    broken = client.get(url)
-    assert broken.status_code == 200
-    with pytest.raises(json.JSONDecodeError):
-        json.loads(broken.text)
-    assert client.get(url).json()["size"] == 0
-    assert [r.status for r in state.requests] == [500, 503, 504, 200, 200, 200]
-    state.fail_next = [502]
-    state.reset_counters()
-    assert client.get(url).status_code == 200
-
-
-def test_timeout_for_large_body_pages(site: tuple[ConfluenceEmulator, ConfluenceState, httpx.Client]) -> None:
-    emu, state, client = site
-    make_space(state, "T", 30)
-    state.timeout_body_pages_over = 20
-    url = emu.endpoint + "/rest/api/content"
-    big = client.get(url, params={"spaceKey": "T", "expand": "body.storage", "limit": 25})
-    assert big.status_code == 504 and big.headers["content-type"].startswith("text/html")
-    small = follow(client, url, {"spaceKey": "T", "expand": "body.storage", "limit": 20})
-    assert len(ids_of(small)) == 30
-    assert client.get(url, params={"spaceKey": "T", "limit": 25}).status_code == 200
-    searched = search(client, emu, "space = T", expand="body.view")
-    assert searched.status_code == 504
-
-
-def test_latency(cloud: tuple[ConfluenceEmulator, ConfluenceState, httpx.Client]) -> None:
-    emu, state, client = cloud
-    state.latency_s = 0.2
-    with pytest.raises(httpx.ReadTimeout):
-        client.get(emu.endpoint + "/rest/api/space", timeout=0.05)
-
-
-# -- demo and standalone -----------------------------------------------------------------------------------
-
-
-def test_seed_demo(cloud: tuple[ConfluenceEmulator, ConfluenceState, httpx.Client]) -> None:
-    emu, state, _ = cloud
-    info = seed_demo(state)
-    with httpx.Client(auth=(info["cloud"]["email"], info["cloud"]["token"])) as client:
-        pages = follow(client, emu.endpoint + "/rest/api/content", {"spaceKey": "DOCS", "expand": "ancestors"})
-        assert len(ids_of(pages)) >= 12
-        blogs = client.get(emu.endpoint + "/rest/api/content", params={"spaceKey": "DOCS", "type": "blogpost"})
-        assert blogs.json()["size"] == 3
-        atts = titles(search(client, emu, 'type = attachment and space = "DOCS"'))
-        assert sorted(atts) == ["architecture-notes.txt", "setup-checklist.md"]
-        spaces = client.get(emu.endpoint + "/rest/api/space").json()
-        assert {"DOCS", "OPS"} <= {s["key"] for s in spaces["results"]}
-        assert client.get(emu.endpoint + "/rest/api/space/DOCS").json()["name"] == "Engineering Docs"
-        bodies = " ".join(
-            i["body"]["storage"]["value"]
-            for i in search(client, emu, "space = DOCS", expand="body.storage").json()["results"]
-        )
-        for marker in ('ac:name="code"', 'ac:name="info"', 'ac:name="drawio"', "<table>", "<ri:user", "<h2>"):
-            assert marker in bodies
-
-
-@pytest.mark.parametrize(("edition", "context"), [("cloud", ""), ("dc", "/confluence")])
-def test_standalone_process(edition: str, context: str) -> None:
-    cmd = [sys.executable, "-m", "tests.emulators.confluence", "--edition", edition, "--port", "0", "--seed", "demo"]
-    if context:
-        cmd += ["--context-path", context]
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True, env=env)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline().strip()
-        prefix = "confluence emulator listening on "
-        assert line.startswith(prefix), line
-        endpoint = line[len(prefix) :]
-        assert endpoint.endswith("/wiki" if edition == "cloud" else context)
-        if edition == "cloud":
-            auth: dict[str, Any] = {"auth": ("demo@example.com", "demo-token")}
-        else:
-            auth = {"headers": {"Authorization": "Bearer demo-pat"}}
-        response = httpx.get(endpoint + "/rest/api/space/DOCS", timeout=10, **auth)
-        assert response.status_code == 200 and response.json()["key"] == "DOCS"
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=10) == 0
-
-
-def test_search_total_size_per_route_and_restrictions_route() -> None:
-    state = ConfluenceState()
-    state.add_pat("pat")
-    state.add_space("TS", "Total size")
-    ids = [state.add_page("TS", f"p{i}", "<p>x</p>") for i in range(7)]
-    with ConfluenceEmulator(state, edition="dc") as emu, httpx.Client(headers={"Authorization": "Bearer pat"}) as c:
-        body = c.get(f"{emu.endpoint}/rest/api/content/search", params={"cql": 'space = "TS"', "limit": 2}).json()
-        assert body["totalSize"] == 7 and body["size"] == 2 and body["cqlQuery"] == 'space = "TS"'
-        r = c.get(f"{emu.endpoint}/rest/api/content/{ids[0]}/restriction/byOperation").json()
-        assert r["read"]["restrictions"]["user"]["results"] == []
-    state.add_cloud_token("a@example.com", "tok")
-    state.trash(ids[0])
-    with ConfluenceEmulator(state, edition="cloud") as emu, httpx.Client(auth=("a@example.com", "tok")) as c:
-        # Cloud's content search answers a ContentArray, which does not count; the generic search does.
-        body = c.get(f"{emu.endpoint}/rest/api/content/search", params={"cql": 'space = "TS"', "limit": 2}).json()
-        assert "totalSize" not in body and body["size"] == 2
-        hits = c.get(f"{emu.endpoint}/rest/api/search", params={"cql": 'space = "TS"', "limit": 1}).json()
-        assert hits["totalSize"] == 6 and hits["size"] == 1 and hits["cqlQuery"] == 'space = "TS"'
-        assert hits["results"][0]["content"]["id"] == ids[1] and hits["results"][0]["entityType"] == "content"
-        nxt = c.get(f"{emu.endpoint}{hits['_links']['next']}").json()
-        assert nxt["results"][0]["content"]["id"] == ids[2]

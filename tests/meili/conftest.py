@@ -1,8 +1,8 @@
 """Fixtures for the Meilisearch conformance suite.
 
 By default the suite runs against :class:`tests.emulators.meilisearch.MeiliEmulator`. With ``MEILI_URL`` and
-``MEILI_MASTER_KEY`` set it runs against that real server instead; every index it creates then carries a
-per-run prefix (``test_<random>_``) and is deleted afterwards.
+``MEILI_MASTER_KEY`` set it runs against that real server instead: every index it creates carries a per-run prefix
+(``test_<random>_``) and is deleted afterwards, and so is every API key it creates.
 """
 
 from __future__ import annotations
@@ -39,21 +39,18 @@ class MeiliTarget:
     def is_emulator(self) -> bool:
         return self.emulator is not None
 
-    def new_uid(self) -> str:
-        return f"{self.prefix}{next(self._counter)}"
-
-    def headers(self, key: str | None = None) -> dict[str, str]:
-        return {"Authorization": f"Bearer {key if key is not None else self.key}"}
+    def new_uid(self, infix: str = "") -> str:
+        return f"{self.prefix}{infix}{next(self._counter)}"
 
     def http(self, key: str | None = None) -> httpx.Client:
-        return httpx.Client(base_url=self.url, headers=self.headers(key), timeout=30)
+        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {key or self.key}"}, timeout=30)
 
-    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        with self.http() as client:
+    def request(self, method: str, path: str, *, key: str | None = None, **kwargs: Any) -> httpx.Response:
+        with self.http(key) as client:
             return client.request(method, path, **kwargs)
 
     def wait_task(self, task_uid: int, timeout_s: float = 30.0) -> dict[str, Any]:
-        """Poll a task until it is finished and return its full object."""
+        """Poll a task (with the master key) until it is finished and return its full object."""
         deadline = time.monotonic() + timeout_s
         with self.http() as client:
             while True:
@@ -66,9 +63,9 @@ class MeiliTarget:
                     raise TimeoutError(f"task {task_uid} still {task['status']} after {timeout_s}s")
                 time.sleep(0.02)
 
-    def run(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+    def run(self, method: str, path: str, *, key: str | None = None, **kwargs: Any) -> dict[str, Any]:
         """Send a write, check it was accepted (202) and wait for its task."""
-        response = self.request(method, path, **kwargs)
+        response = self.request(method, path, key=key, **kwargs)
         assert response.status_code == 202, response.text
         return self.wait_task(response.json()["taskUid"])
 
@@ -81,14 +78,8 @@ class MeiliTarget:
     def cleanup_prefix(self) -> None:
         """Delete every index of this run (a real server outlives the suite)."""
         with contextlib.suppress(Exception):
-            offset, uids = 0, []
-            while True:
-                page = self.request("GET", "/indexes", params={"offset": offset, "limit": 100}).json()
-                uids += [i["uid"] for i in page["results"] if i["uid"].startswith(self.prefix)]
-                offset += len(page["results"])
-                if not page["results"] or offset >= page["total"]:
-                    break
-            for uid in uids:
+            page = self.request("GET", "/indexes", params={"limit": 10000}).json()
+            for uid in (i["uid"] for i in page["results"] if i["uid"].startswith(self.prefix)):
                 self.delete_index(uid)
 
 
@@ -111,12 +102,12 @@ def meili_client(meili: MeiliTarget) -> meilisearch.Client:
 
 
 @pytest.fixture
-def new_index_uid(meili: MeiliTarget) -> Iterator[Callable[[], str]]:
-    """Factory of unique index uids; every index it named is deleted after the test."""
+def new_index_uid(meili: MeiliTarget) -> Iterator[Callable[..., str]]:
+    """Factory of unique index uids (`infix` after the run's prefix); every index it named is deleted after the test."""
     created: list[str] = []
 
-    def make() -> str:
-        uid = meili.new_uid()
+    def make(infix: str = "") -> str:
+        uid = meili.new_uid(infix)
         created.append(uid)
         return uid
 
@@ -126,8 +117,27 @@ def new_index_uid(meili: MeiliTarget) -> Iterator[Callable[[], str]]:
 
 
 @pytest.fixture
-def index_uid(new_index_uid: Callable[[], str]) -> str:
+def index_uid(new_index_uid: Callable[..., str]) -> str:
     return new_index_uid()
+
+
+@pytest.fixture
+def make_key(meili: MeiliTarget) -> Iterator[Callable[..., dict[str, Any]]]:
+    """Factory of API keys (`POST /keys` body fields as keyword arguments); each is deleted after the test."""
+    created: list[str] = []
+
+    def make(**fields: Any) -> dict[str, Any]:
+        body = {"expiresAt": None, **fields}
+        response = meili.request("POST", "/keys", json=body)
+        assert response.status_code == 201, response.text
+        key: dict[str, Any] = response.json()
+        created.append(key["uid"])
+        return key
+
+    yield make
+    for uid in created:
+        with contextlib.suppress(Exception):
+            meili.request("DELETE", f"/keys/{uid}")
 
 
 @pytest.fixture
@@ -136,3 +146,58 @@ def emulator(meili: MeiliTarget) -> MeiliEmulator:
     if meili.emulator is None:
         pytest.skip("needs the emulator (MEILI_URL points at a real Meilisearch)")
     return meili.emulator
+
+
+# --- helpers shared by the test modules -----------------------------------------------------------------------
+
+
+def add_documents(
+    meili: MeiliTarget, uid: str, docs: Any, *, primary_key: str | None = "id", key: str | None = None
+) -> dict[str, Any]:
+    params = {"primaryKey": primary_key} if primary_key else {}
+    return meili.run("POST", f"/indexes/{uid}/documents", json=docs, params=params, key=key)
+
+
+def update_settings(meili: MeiliTarget, uid: str, settings: dict[str, Any]) -> dict[str, Any]:
+    task = meili.run("PATCH", f"/indexes/{uid}/settings", json=settings)
+    assert task["type"] == "settingsUpdate"
+    return task
+
+
+def fetch(meili: MeiliTarget, uid: str, **body: Any) -> httpx.Response:
+    return meili.request("POST", f"/indexes/{uid}/documents/fetch", json={"limit": 1000, **body})
+
+
+def all_docs(meili: MeiliTarget, uid: str) -> list[dict[str, Any]]:
+    response = fetch(meili, uid)
+    assert response.status_code == 200, response.text
+    results: list[dict[str, Any]] = response.json()["results"]
+    return results
+
+
+def doc_ids(docs: list[dict[str, Any]]) -> set[str]:
+    return {str(d["id"]) for d in docs}
+
+
+def search(meili: MeiliTarget, uid: str, body: dict[str, Any], *, key: str | None = None) -> httpx.Response:
+    return meili.request("POST", f"/indexes/{uid}/search", json=body, key=key)
+
+
+def assert_error(response: httpx.Response, status: int, code: str, error_type: str = "invalid_request") -> str:
+    """Meilisearch's error object, with the given status and code; returns the message."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"message", "code", "type", "link"}, body
+    assert (body["code"], body["type"]) == (code, error_type), body
+    assert body["link"] == f"https://docs.meilisearch.com/errors#{code}"
+    message: str = body["message"]
+    return message
+
+
+def assert_task_failed(task: dict[str, Any], code: str, error_type: str = "invalid_request") -> str:
+    assert task["status"] == "failed", task
+    error = task["error"]
+    assert (error["code"], error["type"]) == (code, error_type), error
+    assert error["link"] == f"https://docs.meilisearch.com/errors#{code}"
+    message: str = error["message"]
+    return message

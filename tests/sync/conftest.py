@@ -14,9 +14,9 @@ import meilisearch
 import pytest
 
 from coco_operator.api.datasource import DatasourceSpec
-from coco_operator.prune import Listing
 from coco_operator.settings import Settings
 from coco_operator.sync import SyncRequest, SyncResult, run_sync
+from coco_operator.sync.plan import Listing
 from tests.emulators.confluence import ConfluenceEmulator, ConfluenceState
 from tests.emulators.meilisearch import MeiliEmulator
 

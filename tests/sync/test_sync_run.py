@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from coco_operator.confluence.text_workers import TextWorkers
-from coco_operator.prune import Listing
 from coco_operator.sync import SyncRequest, run_sync
+from coco_operator.sync.plan import Listing
 from tests.emulators.confluence import ConfluenceEmulator
 from tests.sync.conftest import MeiliServer, make_spec, settings_for, sync, token_for
 
@@ -262,14 +262,14 @@ async def test_attachments_extracted_skipped_and_counted(
 async def test_text_workers_index_the_same_documents(
     cloud: ConfluenceEmulator, meili_server: MeiliServer, index: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from coco_operator import sync as sync_module
+    from coco_operator.sync import plan
 
     state = cloud.state
     state.add_space("TXW", "Workers")
     mention = f'<ac:link><ri:user ri:account-id="{state.default_user.account_id}"/></ac:link>'
     for i in range(40):
         state.add_page("TXW", f"Page {i}", f"<h2>Part {i}</h2><p>{mention} wrote <b>{i}</b></p><ul><li>x</li></ul>")
-    monkeypatch.setattr(sync_module, "MIN_ITEMS", 10)  # the worker path, on a small space
+    monkeypatch.setattr(plan, "MIN_ITEMS", 10)  # the worker path, on a small space
     spec = make_spec(cloud, "TXW")
     inline = await sync(cloud, meili_server, index, spec, ds_id="ns/inline", text_workers=0)
     pool = TextWorkers(2)  # shared and already up, as in the operator after its first large run

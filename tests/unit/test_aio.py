@@ -15,7 +15,7 @@ async def test_together_returns_results_in_order() -> None:
         await asyncio.sleep(delay)
         return v
 
-    assert await together(value(1, 0.02), value(2, 0), value(3, 0.01)) == [1, 2, 3]
+    assert await together(value(1, 0.02), value(2, 0), value(3, 0.01)) == (1, 2, 3)
 
 
 async def test_together_cancels_the_rest_and_raises_the_failure_itself() -> None:

@@ -21,8 +21,14 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import BaseModel
 
 from coco_operator import status as st
+from coco_operator.api.common import Condition
+from coco_operator.api.connector import ConnectorStatus
+from coco_operator.api.datasource import DatasourceStatus, SyncCounts
+from coco_operator.reasons import ConditionType
+from coco_operator.times import iso
 from tests.ci import unavailable
 
 try:
@@ -109,7 +115,7 @@ def to_lua(lua: Any, value: Any) -> Any:
                 index += 1
         return table
     if isinstance(value, datetime):
-        return st.iso(value)
+        return iso(value)
     if value is None or isinstance(value, bool | int | float | str):
         return value
     raise TypeError(f"cannot pass {type(value).__name__} to Lua: {value!r}")
@@ -136,10 +142,16 @@ def argo_health(obj: dict[str, Any]) -> Health:
 # --- objects as the operator leaves them ---------------------------------------------------------------------
 
 T0 = datetime(2026, 11, 27, 7, 0, tzinfo=UTC)
-COUNTS = {"pages": 10, "blogposts": 2, "attachments": 1, "deleted": 3, "skipped": 0}
+COUNTS = SyncCounts(pages=10, blogposts=2, attachments=1, deleted=3, skipped=0)
+EMPTY = DatasourceStatus()
 
 
-def _datasource(status: dict[str, Any] | None, generation: int = 1, **metadata: Any) -> dict[str, Any]:
+def _wire(status: BaseModel | dict[str, Any]) -> dict[str, Any]:
+    """A status as the API server hands it to Argo CD."""
+    return st.dump(status) if isinstance(status, BaseModel) else status
+
+
+def _datasource(status: BaseModel | dict[str, Any] | None, generation: int = 1, **metadata: Any) -> dict[str, Any]:
     obj: dict[str, Any] = {
         "apiVersion": "coco.rs/v1alpha1",
         "kind": "Datasource",
@@ -151,11 +163,11 @@ def _datasource(status: dict[str, Any] | None, generation: int = 1, **metadata: 
         },
     }
     if status is not None:
-        obj["status"] = status
+        obj["status"] = _wire(status)
     return obj
 
 
-def _connector(status: dict[str, Any] | None, generation: int = 1) -> dict[str, Any]:
+def _connector(status: BaseModel | None, generation: int = 1) -> dict[str, Any]:
     obj: dict[str, Any] = {
         "apiVersion": "coco.rs/v1alpha1",
         "kind": "Connector",
@@ -163,46 +175,39 @@ def _connector(status: dict[str, Any] | None, generation: int = 1) -> dict[str, 
         "spec": {"processor": {"enabled": True, "name": "confluence"}},
     }
     if status is not None:
-        obj["status"] = status
+        obj["status"] = _wire(status)
     return obj
 
 
-def _started(status: dict[str, Any], now: datetime = T0, generation: int = 1) -> dict[str, Any]:
+def _started(status: DatasourceStatus, now: datetime = T0, generation: int = 1) -> DatasourceStatus:
     return st.run_started(status, generation=generation, now=now, message="Syncing space DOCS")
 
 
-def _succeeded(status: dict[str, Any], now: datetime = T0, generation: int = 1) -> dict[str, Any]:
-    return st.run_succeeded(
-        _started(status, now - timedelta(seconds=4), generation),
-        generation=generation,
-        now=now,
-        started=now - timedelta(seconds=4),
-        counts=COUNTS,
-        documents=13,
-        index="docs",
-        space="DOCS",
-        next_run=now + timedelta(minutes=5),
+def _succeeded(status: DatasourceStatus, now: datetime = T0, generation: int = 1) -> DatasourceStatus:
+    started = now - timedelta(seconds=4)
+    run = st.Success(
+        started=started, counts=COUNTS, documents=13, index="docs", space="DOCS", next_run=now + timedelta(minutes=5)
     )
+    return st.run_succeeded(_started(status, started, generation), generation=generation, now=now, run=run)
 
 
 def _failed(
-    status: dict[str, Any], reason: str, message: str, *, retryable: bool, now: datetime = T0
-) -> dict[str, Any]:
-    return st.run_failed(
-        _started(status, now - timedelta(seconds=2)),
-        generation=1,
-        now=now,
-        started=now - timedelta(seconds=2),
+    status: DatasourceStatus, reason: str, message: str, *, retryable: bool, now: datetime = T0
+) -> DatasourceStatus:
+    started = now - timedelta(seconds=2)
+    run = st.Failure(
+        started=started,
         reason=reason,
         message=message,
         retryable=retryable,
         next_run=now + timedelta(seconds=30),
         index="docs",
     )
+    return st.run_failed(_started(status, started), generation=1, now=now, run=run)
 
 
-def _ready(status: dict[str, Any]) -> dict[str, Any]:
-    cond = st.get_condition(status, st.READY)
+def _ready(status: DatasourceStatus | ConnectorStatus) -> Condition:
+    cond = st.get_condition(status, ConditionType.READY)
     assert cond is not None
     return cond
 
@@ -215,32 +220,32 @@ def test_new_datasource_without_status_is_progressing() -> None:
 
 
 def test_first_run_is_progressing_with_the_reconciling_message() -> None:
-    status = _started({})
-    assert _ready(status)["status"] == "Unknown"
+    status = _started(EMPTY)
+    assert _ready(status).status == "Unknown"
     assert argo_health(_datasource(status)) == Health("Progressing", "Syncing space DOCS")
 
 
 def test_queued_first_run_is_progressing() -> None:
-    status = st.queued({}, generation=1, now=T0, running=4, limit=4)
+    status = st.queued(EMPTY, generation=1, now=T0, running=4, limit=4)
     health = argo_health(_datasource(status))
     assert health == Health("Progressing", "Waiting for a free run slot (4 runs in progress, limit 4)")
 
 
 def test_synced_datasource_is_healthy() -> None:
-    status = _succeeded({})
+    status = _succeeded(EMPTY)
     health = argo_health(_datasource(status))
-    assert health == Health("Healthy", _ready(status)["message"])
+    assert health == Health("Healthy", _ready(status).message)
     assert health.message.startswith("Synced")
 
 
 def test_healthy_datasource_syncing_again_is_progressing() -> None:
-    status = _started(_succeeded({}), T0 + timedelta(minutes=5))
-    assert _ready(status)["status"] == "True"  # Ready stays True during the run ...
+    status = _started(_succeeded(EMPTY), T0 + timedelta(minutes=5))
+    assert _ready(status).status == "True"  # Ready stays True during the run ...
     assert argo_health(_datasource(status)) == Health("Progressing", "Syncing space DOCS")  # ... Reconciling wins
 
 
 def test_spec_change_not_yet_observed_is_progressing() -> None:
-    status = _succeeded({}, generation=2)
+    status = _succeeded(EMPTY, generation=2)
     assert argo_health(_datasource(status, generation=3)) == Health(
         "Progressing", "Waiting for the operator to observe generation 3"
     )
@@ -252,10 +257,12 @@ def test_spec_change_not_yet_observed_is_progressing() -> None:
 
 @pytest.mark.parametrize("reason", ["SearchBackendUnavailable", "ConfluenceUnavailable", "SyncTimeout"])
 def test_retryable_failure_is_degraded(reason: str) -> None:
-    status = _failed(_succeeded({}), reason, "the backend answered 503", retryable=True, now=T0 + timedelta(minutes=5))
-    assert st.get_condition(status, st.STALLED) is None
+    status = _failed(
+        _succeeded(EMPTY), reason, "the backend answered 503", retryable=True, now=T0 + timedelta(minutes=5)
+    )
+    assert st.get_condition(status, ConditionType.STALLED) is None
     health = argo_health(_datasource(status))
-    assert health == Health("Degraded", f"{reason}: {_ready(status)['message']}")
+    assert health == Health("Degraded", f"{reason}: {_ready(status).message}")
     assert "Retrying at" in health.message
 
 
@@ -269,13 +276,13 @@ def test_retryable_failure_is_degraded(reason: str) -> None:
     ],
 )
 def test_failure_that_needs_a_user_fix_is_degraded_with_the_stalled_message(reason: str, message: str) -> None:
-    status = _failed({}, reason, message, retryable=False)
-    assert st.get_condition(status, st.STALLED) is not None
+    status = _failed(EMPTY, reason, message, retryable=False)
+    assert st.get_condition(status, ConditionType.STALLED) is not None
     assert argo_health(_datasource(status)) == Health("Degraded", f"{reason}: {message}")
 
 
 def test_failing_datasource_retrying_is_progressing_then_degraded_again() -> None:
-    failed = _failed({}, "SecretNotFound", "Secret docs/confluence-token does not exist", retryable=False)
+    failed = _failed(EMPTY, "SecretNotFound", "Secret docs/confluence-token does not exist", retryable=False)
     retrying = _started(failed, T0 + timedelta(seconds=30))
     assert argo_health(_datasource(retrying)) == Health("Progressing", "Syncing space DOCS")
     again = _failed(
@@ -297,24 +304,22 @@ def test_failing_datasource_retrying_is_progressing_then_degraded_again() -> Non
     ],
 )
 def test_paused_datasource_is_suspended(reason: str, message: str) -> None:
-    status = st.paused(_succeeded({}), generation=1, now=T0 + timedelta(minutes=1), reason=reason, message=message)
+    status = st.paused(_succeeded(EMPTY), generation=1, now=T0 + timedelta(minutes=1), reason=reason, message=message)
     assert argo_health(_datasource(status)) == Health("Suspended", f"{reason}: {message}")
 
 
 def test_paused_on_an_invalid_spec_is_degraded() -> None:
-    status = st.paused({}, generation=1, now=T0, reason="InvalidSpec", message="spec.sync.interval: bad duration")
+    status = st.paused(EMPTY, generation=1, now=T0, reason="InvalidSpec", message="spec.sync.interval: bad duration")
     assert argo_health(_datasource(status)) == Health("Degraded", "InvalidSpec: spec.sync.interval: bad duration")
 
 
 def test_ready_unknown_without_a_run_is_progressing() -> None:
     # What the runner writes when a paused Datasource whose last run failed is resumed before its next run.
     paused = st.paused(
-        _failed({}, "SyncTimeout", "too slow", retryable=True), generation=1, now=T0, reason="Suspended", message="x"
+        _failed(EMPTY, "SyncTimeout", "too slow", retryable=True), generation=1, now=T0, reason="Suspended", message="x"
     )
-    status = dict(paused)
-    status["conditions"] = st.set_condition(
-        list(paused["conditions"]), st.READY, "Unknown", "Resumed", "Resumed; waiting for the next sync", T0, 1
-    )
+    status = st.resumed(paused, generation=1, now=T0)
+    assert _ready(status).message == "Resumed; waiting for the next sync"
     assert argo_health(_datasource(status)) == Health("Progressing", "Resumed; waiting for the next sync")
 
 
@@ -324,7 +329,7 @@ def test_status_without_conditions_is_progressing() -> None:
 
 
 def test_datasource_being_deleted_is_progressing() -> None:
-    obj = _datasource(_succeeded({}), deletionTimestamp="2026-11-27T08:00:00Z", finalizers=["coco.rs/cleanup"])
+    obj = _datasource(_succeeded(EMPTY), deletionTimestamp="2026-11-27T08:00:00Z", finalizers=["coco.rs/cleanup"])
     health = argo_health(obj)
     assert health.status == "Progressing" and "removing" in health.message
 
@@ -332,9 +337,15 @@ def test_datasource_being_deleted_is_progressing() -> None:
 # --- Connector -----------------------------------------------------------------------------------------------
 
 
-def _connector_status(*, enabled: bool = True, known: bool = True, generation: int = 1) -> dict[str, Any]:
+def _connector_status(*, enabled: bool = True, known: bool = True, generation: int = 1) -> ConnectorStatus:
     return st.connector_status(
-        {}, generation=generation, processor="confluence", enabled=enabled, known=known, datasources=2, now=T0
+        ConnectorStatus(),
+        generation=generation,
+        processor="confluence",
+        enabled=enabled,
+        known=known,
+        datasources=2,
+        now=T0,
     )
 
 
@@ -345,14 +356,14 @@ def test_connector_without_status_is_progressing() -> None:
 def test_enabled_connector_is_healthy() -> None:
     status = _connector_status()
     health = argo_health(_connector(status))
-    assert health == Health("Healthy", f"{_ready(status)['message']}; Datasources using it: 2")
+    assert health == Health("Healthy", f"{_ready(status).message}; Datasources using it: 2")
 
 
 def test_disabled_connector_is_suspended() -> None:
     status = _connector_status(enabled=False)
     health = argo_health(_connector(status))
     assert health.status == "Suspended"
-    assert health.message.startswith(f"Disabled: {_ready(status)['message']}")
+    assert health.message.startswith(f"Disabled: {_ready(status).message}")
 
 
 def test_connector_with_unknown_processor_is_degraded() -> None:
@@ -395,7 +406,7 @@ def test_objects_are_passed_as_argo_decodes_them() -> None:
         'tostring(obj.status.observedGeneration) .. " " .. tostring(obj.status.documents) .. " " .. '
         "tostring(#obj.status.conditions)}"
     )
-    status = _succeeded({})
+    status = _wire(_succeeded(EMPTY))
     status["documents"] = None  # null from the API server -> nil
     assert run_health_script(script, _datasource(status)).message == "Ready 1 nil 1"
 

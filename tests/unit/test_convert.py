@@ -14,7 +14,11 @@ import yaml
 
 from coco_operator.api.connector import ConnectorSpec
 from coco_operator.api.datasource import DatasourceSpec
-from coco_operator.convert import ConvertOptions, add_parser, convert, read_objects, slugify
+from coco_operator.convert.cli import add_parser
+from coco_operator.convert.coco import convert
+from coco_operator.convert.names import slugify
+from coco_operator.convert.read import read_objects
+from coco_operator.convert.report import ConvertOptions
 from tests.ci import unavailable
 
 # CI lays shared/ beside the clone; a developer's checkout has it at /work/shared.
@@ -232,7 +236,9 @@ def test_every_field_kept_and_unknown_ones_reported(tmp_path: Path, capsys: pyte
     assert "error:" in err and "connector.config.foo" in err and "--strict" in err
 
 
-@pytest.mark.parametrize(("interval", "expect"), [("1s", "shorter than the minimum 10s"), ("5 minutes", "pattern")])
+@pytest.mark.parametrize(
+    ("interval", "expect"), [("1s", "sync.interval must be at least 10s"), ("5 minutes", "pattern")]
+)
 def test_bad_interval_fails_that_datasource(
     interval: str, expect: str, docs_bodies: tuple[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -265,7 +271,7 @@ def test_cloud_without_username_is_refused(capsys: pytest.CaptureFixture[str]) -
     body = datasource_body(endpoint="https://acme.atlassian.net/wiki")
     code, out, err = run([], capsys, stdin=json.dumps(body))
     assert code == 1 and out == ""
-    assert "needs connector.config.username" in err
+    assert "connector.config: Confluence Cloud (*.atlassian.net) needs username" in err
 
 
 # --- inputs -------------------------------------------------------------------------------------------------

@@ -7,13 +7,12 @@ import pytest
 from coco_operator.api.datasource import DatasourceSpec
 from coco_operator.dispatcher.schedule import (
     connector_pause,
-    format_duration,
     jitter_fraction,
     next_run_at,
-    parse_duration,
     retry_delay,
     spec_pause,
 )
+from coco_operator.times import format_duration, parse_duration
 
 T0 = datetime(2026, 11, 27, 7, 0, tzinfo=UTC)
 

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+
+from coco_operator.times import to_second
 
 GROUP = "coco.rs"
 VERSION = "v1alpha1"
 CATEGORY = "coco"
+
+
+# A time in status: written in UTC with whole seconds, as Kubernetes writes its own (the schema stays date-time).
+Timestamp = Annotated[datetime, PlainSerializer(to_second, return_type=datetime, when_used="json")]
+ConditionStatus = Literal["True", "False", "Unknown"]
 
 
 def cel(rule: str, message: str, reason: str | None = None, field_path: str | None = None) -> dict[str, Any]:
@@ -68,10 +75,10 @@ class Condition(ApiModel):
     """A Kubernetes-convention condition (metav1.Condition)."""
 
     type: str = Field(description="Type of condition in CamelCase, e.g. Ready.", max_length=316)
-    status: Literal["True", "False", "Unknown"] = Field(description="Status of the condition.")
+    status: ConditionStatus = Field(description="Status of the condition.")
     reason: str = Field(description="CamelCase reason for the last transition.", max_length=1024)
     message: str = Field(default="", description="Human-readable details.", max_length=32768)
-    lastTransitionTime: datetime = Field(description="When the status last changed.")
+    lastTransitionTime: Timestamp = Field(description="When the status last changed.")
     observedGeneration: int | None = Field(
         default=None, description="The .metadata.generation the condition was set for.", ge=0
     )

@@ -5,13 +5,14 @@ Field names inside `connector.config` are Coco's own (snake_case) so that a Coco
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
 from typing import Literal
 
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from coco_operator.api.common import ApiModel, Condition, ConfigMapKeyRef, SecretKeyRef, cel
+from coco_operator.api.common import ApiModel, Condition, ConfigMapKeyRef, SecretKeyRef, Timestamp, cel
 from coco_operator.api.enrichment import Embedders, Enrichment
+from coco_operator.times import parse_duration
 
 # Go's time.ParseDuration syntax (what CEL's duration() accepts), e.g. 30s, 5m, 1h30m, 1.5h.
 GO_DURATION_PATTERN = r"^([0-9]+([.][0-9]+)?(ns|us|µs|ms|s|m|h))+$"
@@ -19,6 +20,12 @@ MIN_INTERVAL = "10s"
 # A global space key is letters and digits; a personal space key is `~` followed by a username or account id.
 SPACE_KEY_PATTERN = r"^([A-Za-z0-9]+|~[A-Za-z0-9._@:-]+)$"
 INDEX_UID_PATTERN = r"^[A-Za-z0-9_-]+$"
+
+CLOUD_NEEDS_USERNAME = (
+    "Confluence Cloud (*.atlassian.net) needs username: the email of the account that owns the API token"
+)
+CQL_ORDER_BY = "connector.config.cql must not contain ORDER BY; the operator orders results itself"
+INTERVAL_TOO_SHORT = f"sync.interval must be at least {MIN_INTERVAL}"
 
 TOKEN_REFUSED = (
     "an inline token is not allowed: store the token in a Secret in the Datasource's namespace "
@@ -64,8 +71,7 @@ class ConfluenceConfig(ApiModel):
                 cel("!has(self.token)", TOKEN_REFUSED, "FieldValueForbidden", ".token"),
                 cel(
                     "!self.endpoint.contains('.atlassian.net') || has(self.username)",
-                    "Confluence Cloud (*.atlassian.net) needs username: the email of the account that owns "
-                    "the API token",
+                    CLOUD_NEEDS_USERNAME,
                     "FieldValueRequired",
                     ".username",
                 ),
@@ -112,14 +118,7 @@ class ConfluenceConfig(ApiModel):
         description="Extra CQL that narrows what is indexed, ANDed with the space and type, e.g. "
         "'label != \"no-index\"'. Balanced quotes and parentheses; no ORDER BY.",
         max_length=2000,
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                cel(
-                    "!self.lowerAscii().contains('order by')",
-                    "connector.config.cql must not contain ORDER BY; the operator orders results itself",
-                )
-            ]
-        },
+        json_schema_extra={"x-kubernetes-validations": [cel("!self.lowerAscii().contains('order by')", CQL_ORDER_BY)]},
     )
     caBundleSecretRef: SecretKeyRef | None = Field(
         default=None,
@@ -145,6 +144,21 @@ class ConfluenceConfig(ApiModel):
                 raise ValueError(problem)
         return value
 
+    # The CEL rules above, for what is validated without an API server (convert, `sync FILE`): same rule, same
+    # message.
+    @field_validator("cql")
+    @classmethod
+    def _no_order_by(cls, value: str | None) -> str | None:
+        if value is not None and "order by" in value.lower():
+            raise ValueError(CQL_ORDER_BY)
+        return value
+
+    @model_validator(mode="after")
+    def _cloud_needs_username(self) -> ConfluenceConfig:
+        if ".atlassian.net" in self.endpoint and self.username is None:
+            raise ValueError(CLOUD_NEEDS_USERNAME)
+        return self
+
 
 class ConnectorRef(ApiModel):
     id: str = Field(
@@ -167,7 +181,7 @@ class SyncSpec(ApiModel):
             "x-kubernetes-validations": [
                 cel(
                     f"!self.matches('{GO_DURATION_PATTERN}') || duration(self) >= duration('{MIN_INTERVAL}')",
-                    f"sync.interval must be at least {MIN_INTERVAL}",
+                    INTERVAL_TOO_SHORT,
                 )
             ]
         },
@@ -180,6 +194,14 @@ class SyncSpec(ApiModel):
         max_length=64,
         pattern=GO_DURATION_PATTERN,
     )
+
+    @field_validator("interval")
+    @classmethod
+    def _at_least_min_interval(cls, value: str) -> str:
+        # As the CEL rule: only a value in Go syntax is compared (the pattern refuses the others).
+        if re.match(GO_DURATION_PATTERN, value) and parse_duration(value) < parse_duration(MIN_INTERVAL):
+            raise ValueError(INTERVAL_TOO_SHORT)
+        return value
 
 
 class DatasourceSpec(ApiModel):
@@ -213,11 +235,11 @@ class SyncCounts(ApiModel):
 class SyncProgress(ApiModel):
     phase: str = Field(description="Connecting, Listing, Indexing or Pruning.")
     items: int = Field(default=0, description="Items processed so far in this run.")
-    updated: datetime | None = Field(default=None, description="When this progress was written.")
+    updated: Timestamp | None = Field(default=None, description="When this progress was written.")
 
 
 class RunRecord(ApiModel):
-    startTime: datetime = Field(description="Start of the run.")
+    startTime: Timestamp = Field(description="Start of the run.")
     duration: str = Field(description="How long it took.")
     result: Literal["Succeeded", "Failed"] = Field(description="Outcome.")
     reason: str = Field(description="Reason of the outcome (e.g. Succeeded, AuthenticationFailed).")
@@ -229,10 +251,10 @@ class DatasourceStatus(ApiModel):
     conditions: list[Condition] = Field(
         default_factory=list, description="Ready always; Reconciling and Stalled while true (kstatus)."
     )
-    lastSyncStartTime: datetime | None = Field(default=None, description="Start of the last run.")
-    lastSyncTime: datetime | None = Field(default=None, description="End of the last run, successful or not.")
-    lastSuccessfulSyncTime: datetime | None = Field(default=None, description="End of the last successful run.")
-    nextSyncTime: datetime | None = Field(default=None, description="When the next run is due.")
+    lastSyncStartTime: Timestamp | None = Field(default=None, description="Start of the last run.")
+    lastSyncTime: Timestamp | None = Field(default=None, description="End of the last run, successful or not.")
+    lastSuccessfulSyncTime: Timestamp | None = Field(default=None, description="End of the last successful run.")
+    nextSyncTime: Timestamp | None = Field(default=None, description="When the next run is due.")
     lastSyncDuration: str | None = Field(default=None, description="How long the last run took.")
     lastSyncResult: Literal["Succeeded", "Failed"] | None = Field(default=None, description="Last run's outcome.")
     documents: int | None = Field(default=None, description="Documents of this Datasource in the index.")
@@ -240,11 +262,11 @@ class DatasourceStatus(ApiModel):
     lastError: str | None = Field(default=None, description="The last run's error, in plain words.")
     consecutiveFailures: int | None = Field(default=None, description="Failed runs since the last success.")
     index: str | None = Field(default=None, description="Meilisearch index the documents are in.")
-    watermark: datetime | None = Field(
+    watermark: Timestamp | None = Field(
         default=None, description="Start of the last successful run; the next run fetches what changed since."
     )
     watermarkConfig: str | None = Field(default=None, description="Fingerprint of the config the watermark is for.")
-    lastPruneTime: datetime | None = Field(
+    lastPruneTime: Timestamp | None = Field(
         default=None,
         description="Start of the last run that listed every item and removed what Confluence no longer has.",
     )

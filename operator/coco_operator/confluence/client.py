@@ -25,6 +25,7 @@ from coco_operator.errors import (
     SpaceNotFoundError,
     SyncError,
 )
+from coco_operator.reasons import Reason
 
 log = logging.getLogger(__name__)
 
@@ -217,7 +218,7 @@ class ConfluenceClient:
         response = await self._send(url, None)
         _raise_for_status(response, self.site)
         if max_bytes is not None and len(response.content) > max_bytes:
-            raise SyncError(f"download of {url} exceeds {max_bytes} bytes", reason="AttachmentTooLarge")
+            raise SyncError(f"download of {url} exceeds {max_bytes} bytes", reason=Reason.ATTACHMENT_TOO_LARGE)
         return response.content
 
     async def paginate(

@@ -15,7 +15,7 @@ from typing import Any
 
 from coco_operator.confluence.client import ConfluenceClient, cql_quote
 from coco_operator.errors import ConfluenceUnavailableError, SpaceNotFoundError, SyncError
-from coco_operator.status import parse_time
+from coco_operator.times import parse_time
 
 # Fields a document needs, all in the body fetch so no per-item request is needed.
 CONTENT_EXPAND = "body.storage,version,space,history,ancestors,metadata.labels"
@@ -244,17 +244,3 @@ def changed_item(item: dict[str, Any]) -> Changed:
         created=created,
         current=item.get("status", "current") == "current",
     )
-
-
-def attachment_media_type(attachment: dict[str, Any]) -> str:
-    ext = attachment.get("extensions") or {}
-    meta = attachment.get("metadata") or {}
-    return str(ext.get("mediaType") or meta.get("mediaType") or "application/octet-stream").lower()
-
-
-def attachment_size(attachment: dict[str, Any]) -> int:
-    ext = attachment.get("extensions") or {}
-    try:
-        return int(ext.get("fileSize") or 0)
-    except (TypeError, ValueError):
-        return 0

@@ -22,9 +22,9 @@ from typing import Any
 
 import orjson
 
+from coco_operator.confluence.items import storage_of
 from coco_operator.confluence.storage_text import storage_to_text
 from coco_operator.confluence.text_worker import HEADER, convert_batch
-from coco_operator.documents import storage_of
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ import kopf
 from coco_operator import metrics
 from coco_operator import status as st
 from coco_operator.api.common import GROUP, VERSION
-from coco_operator.api.connector import BUILTIN_CONNECTORS, KNOWN_PROCESSORS
-from coco_operator.controller.kube import KubeApi, load_config
+from coco_operator.api.connector import BUILTIN_CONNECTORS, KNOWN_PROCESSORS, ConnectorStatus
+from coco_operator.controller.kube import COMPONENT, KubeApi, load_config
 from coco_operator.dispatcher.runner import Dispatcher, datasource_id
 from coco_operator.errors import SyncError
 from coco_operator.search.sink import MeiliSink
@@ -46,6 +46,10 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
     settings.posting.level = logging.WARNING
+    # Events the dispatcher posts (kopf.event) say they come from the operator, as `kubectl describe` shows.
+    settings.posting.reporting_component = COMPONENT
+    settings.posting.reporting_instance = COMPONENT
+    settings.posting.event_name_prefix = f"{COMPONENT}-"
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     if not hasattr(RT, "settings"):
@@ -139,7 +143,7 @@ def _listable_namespaces() -> list[str] | None:
 async def _write_connector_status(obj: dict[str, Any]) -> None:
     meta, spec = obj.get("metadata", {}), obj.get("spec", {})
     processor = spec.get("processor") or {}
-    old = dict(obj.get("status") or {})
+    old = st.parse(ConnectorStatus, obj.get("status"), what=f"Connector {meta.get('name')}")
     # Counted from the API, not from memory, so every operator instance computes the same number.
     using = await RT.kube.datasource_connectors(_listable_namespaces())
     new = st.connector_status(
@@ -151,7 +155,7 @@ async def _write_connector_status(obj: dict[str, Any]) -> None:
         datasources=sum(1 for c in using if c == meta["name"]),
         now=datetime.now(UTC),
     )
-    patch = st.merge_patch(old, new)
+    patch = st.patch(old, new)
     if patch:
         await RT.kube.patch_connector_status(meta["name"], patch)
 

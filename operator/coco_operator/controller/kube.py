@@ -5,28 +5,57 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import functools
 import logging
-from datetime import UTC, datetime
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
+import kopf
 import kubernetes
 from kubernetes.client.exceptions import ApiException
 
 from coco_operator.api.common import GROUP, VERSION
 from coco_operator.errors import SecretError
+from coco_operator.reasons import Reason
 
 log = logging.getLogger(__name__)
 
 COMPONENT = "coco-operator"
 # Named in managedFields, so GitOps tools and `kubectl get --show-managed-fields` show who writes status.
 FIELD_MANAGER = "coco-operator"
+NOT_FOUND = 404
+FORBIDDEN = 403
+CONFLICT = 409
+T = TypeVar("T")
 
 
 def load_config() -> None:
     try:
-        kubernetes.config.load_incluster_config()  # type: ignore[no-untyped-call]
+        kubernetes.config.load_incluster_config()
     except kubernetes.config.ConfigException:
-        kubernetes.config.load_kube_config()  # type: ignore[no-untyped-call]
+        kubernetes.config.load_kube_config()
+
+
+async def call(fn: Callable[[], T]) -> T:
+    """One blocking client call, in a worker thread."""
+    return await asyncio.to_thread(fn)
+
+
+async def call_unless(fn: Callable[[], T], *statuses: int) -> T | None:
+    """One client call; None when the API answers one of `statuses` (e.g. not found, or already exists)."""
+    try:
+        return await call(fn)
+    except ApiException as exc:
+        if exc.status in statuses:
+            return None
+        raise
+
+
+def as_object(value: object) -> dict[str, Any]:
+    """A custom object as the client returns it (a JSON object, typed `object` by the client)."""
+    if not isinstance(value, dict):
+        raise TypeError(f"expected a JSON object from the API, got {type(value).__name__}")
+    return value
 
 
 class KubeApi:
@@ -40,19 +69,19 @@ class KubeApi:
 
     async def read_secret_value(self, namespace: str, name: str, key: str, *, owner: str) -> str:
         try:
-            secret = await asyncio.to_thread(self._core.read_namespaced_secret, name, namespace)
+            secret = await call(lambda: self._core.read_namespaced_secret(name, namespace))
         except ApiException as exc:
-            if exc.status == 404:
+            if exc.status == NOT_FOUND:
                 raise SecretError(
                     f"Secret {namespace}/{name} does not exist; create it with the Confluence token under key "
                     f"{key!r} (kubectl -n {namespace} create secret generic {name} --from-literal={key}=...) "
                     f"or fix tokenSecretRef of {owner}"
                 ) from exc
-            if exc.status == 403:
+            if exc.status == FORBIDDEN:
                 raise SecretError(
                     f"the operator may not read Secret {namespace}/{name} (403); grant it get on secrets in "
                     f"namespace {namespace}",
-                    reason="SecretForbidden",
+                    reason=Reason.SECRET_FORBIDDEN,
                 ) from exc
             raise
         data = secret.data or {}
@@ -61,32 +90,29 @@ class KubeApi:
             raise SecretError(
                 f"Secret {namespace}/{name} has no key {key!r} (keys: {keys}); add it or set "
                 f"tokenSecretRef.key of {owner}",
-                reason="SecretKeyNotFound",
+                reason=Reason.SECRET_KEY_NOT_FOUND,
             )
         try:
             value = base64.b64decode(data[key]).decode().strip()
         except (binascii.Error, UnicodeDecodeError) as exc:
             raise SecretError(f"Secret {namespace}/{name} key {key!r} is not valid UTF-8 text") from exc
         if not value:
-            raise SecretError(f"Secret {namespace}/{name} key {key!r} is empty", reason="SecretKeyNotFound")
+            raise SecretError(f"Secret {namespace}/{name} key {key!r} is empty", reason=Reason.SECRET_KEY_NOT_FOUND)
         return value
 
     async def read_configmap_value(self, namespace: str, name: str, key: str, *, owner: str) -> str:
-        try:
-            cm = await asyncio.to_thread(self._core.read_namespaced_config_map, name, namespace)
-        except ApiException as exc:
-            if exc.status == 404:
-                raise SecretError(
-                    f"ConfigMap {namespace}/{name} does not exist; create it with the CA bundle under key {key!r} "
-                    f"or fix caBundleConfigMapRef of {owner}",
-                    reason="ConfigMapNotFound",
-                ) from exc
-            raise
+        cm = await call_unless(lambda: self._core.read_namespaced_config_map(name, namespace), NOT_FOUND)
+        if cm is None:
+            raise SecretError(
+                f"ConfigMap {namespace}/{name} does not exist; create it with the CA bundle under key {key!r} "
+                f"or fix caBundleConfigMapRef of {owner}",
+                reason=Reason.CONFIG_MAP_NOT_FOUND,
+            )
         value = (cm.data or {}).get(key)
         if not value:
             raise SecretError(
                 f"ConfigMap {namespace}/{name} has no key {key!r}; add it or fix caBundleConfigMapRef.key of {owner}",
-                reason="ConfigMapKeyNotFound",
+                reason=Reason.CONFIG_MAP_KEY_NOT_FOUND,
             )
         return str(value)
 
@@ -107,126 +133,78 @@ class KubeApi:
         return True
 
     async def get_connector(self, name: str) -> dict[str, Any] | None:
-        try:
-            obj = await asyncio.to_thread(self._custom.get_cluster_custom_object, GROUP, VERSION, "connectors", name)
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
-        result: dict[str, Any] = obj  # type: ignore[assignment]
-        return result
+        obj = await call_unless(
+            lambda: self._custom.get_cluster_custom_object(GROUP, VERSION, "connectors", name), NOT_FOUND
+        )
+        return None if obj is None else as_object(obj)
 
     async def datasource_connectors(self, namespaces: list[str] | None) -> list[str]:
         """The connector id of every Datasource: cluster-wide, or in the given namespaces."""
 
         def items(ns: str | None) -> list[dict[str, Any]]:
-            res: dict[str, Any]
             if ns is None:
-                res = self._custom.list_cluster_custom_object(GROUP, VERSION, "datasources")  # type: ignore[assignment]
+                res = self._custom.list_cluster_custom_object(GROUP, VERSION, "datasources")
             else:
-                res = self._custom.list_namespaced_custom_object(GROUP, VERSION, ns, "datasources")  # type: ignore[assignment]
-            return list(res.get("items") or [])
+                res = self._custom.list_namespaced_custom_object(GROUP, VERSION, ns, "datasources")
+            return list(as_object(res).get("items") or [])
 
         found: list[dict[str, Any]] = []
-        targets: list[str | None] = list(namespaces) if namespaces else [None]
-        for ns in targets:
-            found += await asyncio.to_thread(items, ns)
+        for ns in list(namespaces) if namespaces else [None]:
+            found += await call(functools.partial(items, ns))
         return [str(((o.get("spec") or {}).get("connector") or {}).get("id", "")) for o in found]
 
     async def get_datasource(self, namespace: str, name: str) -> dict[str, Any] | None:
-        try:
-            obj = await asyncio.to_thread(
-                self._custom.get_namespaced_custom_object, GROUP, VERSION, namespace, "datasources", name
-            )
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
-        result: dict[str, Any] = obj  # type: ignore[assignment]
-        return result
+        obj = await call_unless(
+            lambda: self._custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "datasources", name),
+            NOT_FOUND,
+        )
+        return None if obj is None else as_object(obj)
 
     async def create_job(self, manifest: dict[str, Any]) -> None:
+        # The client accepts a plain manifest where its signature names V1Job. Already there (409): a retried
+        # create of the same run id, so it is ours.
+        body: Any = manifest
         ns = manifest["metadata"]["namespace"]
-        await asyncio.to_thread(self._batch.create_namespaced_job, ns, manifest)  # type: ignore[arg-type]
+        await call_unless(lambda: self._batch.create_namespaced_job(ns, body), CONFLICT)
 
     async def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
-        try:
-            job = await asyncio.to_thread(self._batch.read_namespaced_job, name, namespace)
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
-        result: dict[str, Any] = self._client.sanitize_for_serialization(job)  # type: ignore[no-untyped-call]
-        return result
+        job = await call_unless(lambda: self._batch.read_namespaced_job(name, namespace), NOT_FOUND)
+        return None if job is None else as_object(self._client.sanitize_for_serialization(job))
 
     async def delete_job(self, namespace: str, name: str) -> None:
-        try:
-            await asyncio.to_thread(self._batch.delete_namespaced_job, name, namespace, propagation_policy="Background")
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
+        await call_unless(
+            lambda: self._batch.delete_namespaced_job(name, namespace, propagation_policy="Background"), NOT_FOUND
+        )
 
     async def patch_datasource_status(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
-        try:
-            await asyncio.to_thread(
-                self._custom.patch_namespaced_custom_object_status,
-                GROUP,
-                VERSION,
-                namespace,
-                "datasources",
-                name,
-                {"status": patch},
-                field_manager=FIELD_MANAGER,
-            )
-        except ApiException as exc:
-            if exc.status == 404:  # deleted meanwhile: nothing to report on
-                return
-            raise
+        # Not found: deleted meanwhile, nothing to report on.
+        await call_unless(
+            lambda: self._custom.patch_namespaced_custom_object_status(
+                GROUP, VERSION, namespace, "datasources", name, {"status": patch}, field_manager=FIELD_MANAGER
+            ),
+            NOT_FOUND,
+        )
 
     async def patch_connector_status(self, name: str, patch: dict[str, Any]) -> None:
-        try:
-            await asyncio.to_thread(
-                self._custom.patch_cluster_custom_object_status,
-                GROUP,
-                VERSION,
-                "connectors",
-                name,
-                {"status": patch},
-                field_manager=FIELD_MANAGER,
-            )
-        except ApiException as exc:
-            if exc.status == 404:
-                return
-            raise
+        await call_unless(
+            lambda: self._custom.patch_cluster_custom_object_status(
+                GROUP, VERSION, "connectors", name, {"status": patch}, field_manager=FIELD_MANAGER
+            ),
+            NOT_FOUND,
+        )
 
     async def post_event(self, obj: dict[str, Any], event_type: str, reason: str, message: str) -> None:
-        """A core/v1 Event on the object (what `kubectl describe` and `kubectl events` show)."""
-        meta = obj.get("metadata", {})
-        namespace = meta.get("namespace") or "default"
-        now = datetime.now(UTC)
-        event = kubernetes.client.CoreV1Event(
-            metadata=kubernetes.client.V1ObjectMeta(
-                generate_name=f"{meta.get('name', 'object')}.", namespace=namespace
-            ),
-            involved_object=kubernetes.client.V1ObjectReference(
-                api_version=obj.get("apiVersion", f"{GROUP}/{VERSION}"),
-                kind=obj.get("kind"),
-                name=meta.get("name"),
-                namespace=meta.get("namespace"),
-                uid=meta.get("uid"),
-                resource_version=meta.get("resourceVersion"),
-            ),
-            type=event_type,
-            reason=reason,
-            message=message[:1024],
-            first_timestamp=now,
-            last_timestamp=now,
-            count=1,
-            source=kubernetes.client.V1EventSource(component=COMPONENT),
-            reporting_component=COMPONENT,
-            reporting_instance=COMPONENT,
-        )
+        """A core/v1 Event on the object (what `kubectl describe` and `kubectl events` show), posted by kopf's
+        event poster in the background: best effort, never fails a run."""
+        meta = obj.get("metadata") or {}
+        regarding: kopf.RawBody = {
+            "apiVersion": str(obj.get("apiVersion", f"{GROUP}/{VERSION}")),
+            "kind": str(obj.get("kind", "Datasource")),
+            "metadata": {"name": str(meta.get("name", "")), "namespace": str(meta.get("namespace", ""))},
+        }
+        if meta.get("uid"):
+            regarding["metadata"]["uid"] = str(meta["uid"])
         try:
-            await asyncio.to_thread(self._core.create_namespaced_event, namespace, event)
-        except ApiException as exc:  # events are best effort; never fail a run over one
-            log.warning("could not post event %s on %s: %s", reason, meta.get("name"), exc.reason)
+            kopf.event(kopf.Body(regarding), type=event_type, reason=reason, message=message)
+        except LookupError:  # outside a running operator (kopf's posting context is not set): nowhere to post
+            log.warning("could not post event %s on %s: no operator context", reason, meta.get("name"))

@@ -1,22 +1,27 @@
-"""The status a finished run leaves, computed once for both run modes (in-process and Job)."""
+"""The status a finished run leaves, computed once for every run mode (in-process, Job, `sync --state`)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import NamedTuple
 
 from coco_operator import status as st
-from coco_operator.api.datasource import DatasourceSpec
+from coco_operator.api.datasource import DatasourceSpec, DatasourceStatus
 from coco_operator.dispatcher.schedule import next_run as schedule_next_run
 from coco_operator.errors import SyncError
+from coco_operator.reasons import ConditionType, Reason
 from coco_operator.settings import Settings
 from coco_operator.sync import SyncResult, config_fingerprint
 
-Event = tuple[str, str, str]  # type, reason, message
+
+class Event(NamedTuple):
+    type: str  # Normal or Warning
+    reason: str
+    message: str
 
 
 def finished_status(
-    status: dict[str, Any],
+    status: DatasourceStatus,
     *,
     key: str,
     spec: DatasourceSpec,
@@ -25,38 +30,37 @@ def finished_status(
     index: str,
     request_token: str | None,
     settings: Settings,
-) -> tuple[dict[str, Any], Event]:
+) -> tuple[DatasourceStatus, Event]:
     """New status and the Event to post after a run."""
     now = result.finished or datetime.now(UTC)
-    failures = 0 if result.succeeded else int(status.get("consecutiveFailures") or 0) + 1
+    failures = 0 if result.succeeded else (status.consecutiveFailures or 0) + 1
     next_run = schedule_next_run(key, spec, settings, last_finished=now, failures=failures)
-    event: Event
     if result.succeeded:
         new = st.run_succeeded(
             status,
             generation=generation,
             now=now,
-            started=result.started,
-            counts=result.counts.model_dump(),
-            documents=result.documents,
-            index=index,
-            space=", ".join(spec.connector.config.all_spaces()),
-            next_run=next_run,
-            incremental=result.incremental,
-            watermark=result.watermark,
-            watermark_config=config_fingerprint(spec, index),
-            last_prune=result.listing.last_prune,
-            source_items=result.listing.total,
-            skipped_items=result.skipped_items,
-            enrichment_warnings=result.enrichment_warnings,
+            run=st.Success(
+                started=result.started,
+                counts=result.counts,
+                documents=result.documents,
+                index=index,
+                space=", ".join(spec.connector.config.all_spaces()),
+                next_run=next_run,
+                incremental=result.incremental,
+                watermark=result.watermark,
+                watermark_config=config_fingerprint(spec, index),
+                last_prune=result.listing.last_prune,
+                source_items=result.listing.total,
+                skipped_items=tuple(result.skipped_items),
+                enrichment_warnings=tuple(result.enrichment_warnings),
+            ),
         )
-        event = ("Normal", "SyncSucceeded", str(st.get_condition(new, st.READY)["message"]))  # type: ignore[index]
+        ready = st.get_condition(new, ConditionType.READY)
+        event = Event("Normal", Reason.SYNC_SUCCEEDED, ready.message if ready else "")
     else:
         err = result.error or SyncError("unknown failure")
-        new = st.run_failed(
-            status,
-            generation=generation,
-            now=now,
+        failure = st.Failure(
             started=result.started,
             reason=err.reason,
             message=err.message,
@@ -64,17 +68,23 @@ def finished_status(
             next_run=next_run,
             index=index,
         )
-        event = ("Warning", err.reason, err.message)
+        new = st.run_failed(status, generation=generation, now=now, run=failure)
+        event = Event("Warning", err.reason, err.message)
     if request_token:
-        new["lastHandledSyncRequest"] = request_token
-    new = st.with_history(
-        new,
-        st.history_entry(
-            started=result.started,
-            finished=now,
-            result="Succeeded" if result.succeeded else "Failed",
-            reason="Succeeded" if result.succeeded else event[1],
-            counts=result.counts.model_dump() if result.succeeded else None,
-        ),
+        new.lastHandledSyncRequest = request_token
+    entry = st.history_entry(
+        started=result.started,
+        finished=now,
+        succeeded=result.succeeded,
+        reason=Reason.SUCCEEDED if result.succeeded else event.reason,
+        counts=result.counts if result.succeeded else None,
     )
-    return new, event
+    return st.with_history(new, entry), event
+
+
+def reported_event(status: DatasourceStatus) -> Event:
+    """The Event for a run whose outcome another process (a sync Job) wrote into status."""
+    ready = st.get_condition(status, ConditionType.READY)
+    if ready is not None and ready.status == "True":
+        return Event("Normal", Reason.SYNC_SUCCEEDED, ready.message)
+    return Event("Warning", ready.reason if ready else Reason.SYNC_FAILED, ready.message if ready else "")

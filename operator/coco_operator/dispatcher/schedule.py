@@ -6,47 +6,17 @@ Everything is derived from the status (last run time, failures) so the schedule 
 from __future__ import annotations
 
 import hashlib
-import re
 from datetime import datetime, timedelta
 from typing import Any
 
+from coco_operator.api.connector import KNOWN_PROCESSORS
 from coco_operator.api.datasource import DatasourceSpec
+from coco_operator.errors import ConnectorError
+from coco_operator.reasons import Reason
 from coco_operator.settings import Settings
+from coco_operator.times import parse_duration
 
-Pause = tuple[str, str]  # reason, message: why a Datasource does not run at all
-
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)")
-
-
-def parse_duration(text: str) -> timedelta:
-    """Parse a Go duration (`30s`, `5m`, `1h30m`, `1.5h`) as admission validates it."""
-    text = text.strip()
-    pos, total = 0, 0.0
-    while pos < len(text):
-        match = _PART.match(text, pos)
-        if not match:
-            raise ValueError(f"invalid duration {text!r}: use Go syntax such as 30s, 5m or 1h30m")
-        total += float(match.group(1)) * _UNITS[match.group(2)]
-        pos = match.end()
-    if not text:
-        raise ValueError("empty duration")
-    return timedelta(seconds=total)
-
-
-def format_duration(seconds: float) -> str:
-    """Go-like short form: 850ms, 12.3s, 4m5s, 1h2m3s."""
-    if seconds < 1:
-        return f"{round(seconds * 1000)}ms"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    whole = round(seconds)
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    out = f"{hours}h" if hours else ""
-    if hours or minutes:
-        out += f"{minutes}m"
-    return f"{out}{secs}s"
+Pause = tuple[Reason, str]  # reason, message: why a Datasource does not run at all
 
 
 def jitter_fraction(key: str, salt: str) -> float:
@@ -106,12 +76,12 @@ def spec_pause(spec: DatasourceSpec) -> Pause | None:
     """The spec itself switches syncing off."""
     if not spec.enabled:
         return (
-            "Disabled",
+            Reason.DISABLED,
             "spec.enabled is false: no syncs run; documents already indexed stay. Set spec.enabled: true to resume.",
         )
     if not spec.sync.enabled:
         return (
-            "Suspended",
+            Reason.SUSPENDED,
             "sync.enabled is false: scheduled syncs are suspended; documents already indexed stay. Set "
             "sync.enabled: true to resume.",
         )
@@ -122,7 +92,31 @@ def connector_pause(spec: DatasourceSpec, connector: dict[str, Any] | None) -> P
     """The Connector is switched off (a missing one is a failed run instead: it needs a fix, not a wait)."""
     if connector is not None and not (connector.get("spec", {}).get("processor") or {}).get("enabled", True):
         return (
-            "ConnectorDisabled",
+            Reason.CONNECTOR_DISABLED,
             f"Connector {spec.connector.id} has processor.enabled: false; syncs resume when it is enabled again.",
         )
     return None
+
+
+def connector_problem(spec: DatasourceSpec, connector: dict[str, Any] | None, owner: str) -> ConnectorError | None:
+    """Why the Datasource's Connector cannot run it (missing, or a processor this operator does not run)."""
+    if connector is None:
+        return ConnectorError(
+            f"Connector {spec.connector.id!r} does not exist; create it (the chart ships 'confluence') "
+            f"or fix spec.connector.id of {owner}"
+        )
+    processor = (connector.get("spec", {}).get("processor") or {}).get("name")
+    if processor not in KNOWN_PROCESSORS:
+        return ConnectorError(
+            f"Connector {spec.connector.id!r} uses processor {processor!r}, which this operator does not "
+            f"run (known: {', '.join(sorted(KNOWN_PROCESSORS))})",
+            reason=Reason.CONNECTOR_NOT_READY,
+        )
+    return None
+
+
+def run_timeout(spec: DatasourceSpec, settings: Settings) -> float:
+    """Seconds a run may take: the Datasource's sync.timeout, else the operator's limit."""
+    if spec.sync.timeout:
+        return parse_duration(spec.sync.timeout).total_seconds()
+    return float(settings.max_running_timeout_in_seconds)

@@ -13,8 +13,9 @@ from coco_operator.api.enrichment import Processor
 from coco_operator.enrich import chunk, exclude, setfields, webhook
 from coco_operator.enrich.base import Document, EnrichContext, ProcessorError, StepResult, doc_id, scrub
 from coco_operator.errors import SyncError
+from coco_operator.reasons import Reason
 
-REASON = "EnrichmentFailed"
+REASON = Reason.ENRICHMENT_FAILED
 
 
 @dataclass

@@ -6,20 +6,25 @@ The official client is blocking, so every call runs in a worker thread (`asyncio
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import meilisearch
 import orjson
 from meilisearch.errors import MeilisearchApiError, MeilisearchCommunicationError
-from meilisearch.models.task import TaskInfo
 
 from coco_operator.errors import IndexingError, SearchBackendError
+from coco_operator.reasons import Reason
 
 log = logging.getLogger(__name__)
+# POST .../documents/delete-batch is current Meilisearch API; the client deprecated only its `ids` argument (in
+# favour of filters, which would need `id` filterable). Its warning says nothing to the operator's users.
+warnings.filterwarnings("ignore", message="The use of ids is depreciated", category=DeprecationWarning)
 
 PRIMARY_KEY = "id"
 DATASOURCE_FIELD = "source.id"
@@ -69,6 +74,8 @@ class MeiliSink:
         self._buffer: list[bytes] = []
         self._buffer_bytes = 0
         self._pending: list[int] = []
+        # Meilisearch fails a whole batch when a document lacks vectors for a userProvided embedder (1.50).
+        self._user_vectors: tuple[str, ...] = ()
 
     async def _call(self, what: str, fn: Callable[[], T]) -> T:
         try:
@@ -83,7 +90,7 @@ class MeiliSink:
                 raise SearchBackendError(
                     f"Meilisearch at {self.url} refused the API key while trying to {what} ({exc.message}); "
                     "set the operator's Meilisearch key Secret to a master or admin key.",
-                    reason="SearchBackendUnauthorized",
+                    reason=Reason.SEARCH_BACKEND_UNAUTHORIZED,
                     retryable=False,
                 ) from exc
             raise IndexingError(f"Meilisearch refused to {what}: {exc.message} ({exc.code})") from exc
@@ -140,12 +147,18 @@ class MeiliSink:
         if embedders:
             wanted["embedders"] = embedders
             same = same and _embedders_match(current.get("embedders") or {}, embedders)
+        effective = {**(current.get("embedders") or {}), **(embedders or {})}
+        self._user_vectors = tuple(
+            sorted(n for n, e in effective.items() if isinstance(e, dict) and e.get("source") == "userProvided")
+        )
         if same:
             return
         info = await self._call("update index settings", lambda: self._index.update_settings(wanted))
         await self._wait(int(info.task_uid), "update index settings")
 
     async def add(self, document: dict[str, Any]) -> None:
+        if self._user_vectors:
+            document = _opt_out_of_missing_vectors(document, self._user_vectors)
         try:
             raw = orjson.dumps(document)  # compact UTF-8, as Meilisearch takes it, several times faster than json
         except TypeError:  # e.g. an integer beyond 64 bits from a webhook: the standard encoder takes it
@@ -183,7 +196,7 @@ class MeiliSink:
         flt = _filter_eq(DATASOURCE_FIELD, datasource_id)
         while True:
             params = {"filter": flt, "fields": [PRIMARY_KEY, "metadata"], "limit": ID_PAGE, "offset": offset}
-            page = await self._call("list documents", lambda p=params: self._index.get_documents(p))  # type: ignore[misc]
+            page = await self._call("list documents", functools.partial(self._index.get_documents, params))
             for doc in page.results:
                 meta = _doc_field(doc, "metadata") if _has_field(doc, "metadata") else None
                 version = meta.get("version") if isinstance(meta, dict) else None
@@ -196,12 +209,8 @@ class MeiliSink:
         todo = sorted(ids)
         for start in range(0, len(todo), DELETE_BATCH):
             chunk: list[str | int] = list(todo[start : start + DELETE_BATCH])
-            # POST .../documents/delete-batch: the client deprecated its ids shortcut, not the endpoint.
             info = await self._call(
-                f"delete {len(chunk)} documents",
-                lambda c=chunk: TaskInfo(  # type: ignore[misc]
-                    **self._index.http.post(f"indexes/{self.index_uid}/documents/delete-batch", [str(i) for i in c])
-                ),
+                f"delete {len(chunk)} documents", functools.partial(self._index.delete_documents, chunk)
             )
             await self._wait(int(info.task_uid), "delete documents")
         return len(todo)
@@ -227,6 +236,16 @@ class MeiliSink:
         params = {"filter": _filter_eq(DATASOURCE_FIELD, datasource_id), "fields": [PRIMARY_KEY], "limit": 1}
         page = await self._call("count documents", lambda: self._index.get_documents(params))
         return int(page.total)
+
+
+def _opt_out_of_missing_vectors(document: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    """`_vectors.<name>: null` for every userProvided embedder the document brings no vector for (its opt-out)."""
+    vectors = document.get("_vectors")
+    present = vectors if isinstance(vectors, dict) else {}
+    missing = [n for n in names if n not in present]
+    if not missing:
+        return document
+    return {**document, "_vectors": {**present, **dict.fromkeys(missing)}}
 
 
 def _embedders_match(current: dict[str, Any], wanted: dict[str, Any]) -> bool:

@@ -1,0 +1,85 @@
+"""Job mode, the operator's side: launch a run as a sync Job and wait until the pod reports in status.
+
+The pod (`coco-operator sync --datasource NS/NAME --run-id ID`) writes the run's outcome into the Datasource's
+status itself, with `lastSyncRunId` set to the run id this side waits for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from typing import Any, Protocol
+
+from coco_operator import status as st
+from coco_operator.api.datasource import DatasourceSpec, DatasourceStatus
+from coco_operator.dispatcher import jobs
+from coco_operator.errors import SyncError, SyncTimeoutError
+from coco_operator.reasons import Reason
+from coco_operator.settings import Settings
+
+log = logging.getLogger(__name__)
+
+JOB_GRACE_S = 30.0  # past activeDeadlineSeconds, for the Job controller to mark the Job failed
+
+
+class JobKube(Protocol):
+    async def get_datasource(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+    async def create_job(self, manifest: dict[str, Any]) -> None: ...
+    async def get_job(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+    async def delete_job(self, namespace: str, name: str) -> None: ...
+
+
+async def run_as_job(
+    kube: JobKube,
+    body: dict[str, Any],
+    spec: DatasourceSpec,
+    *,
+    settings: Settings,
+    timeout_s: float,
+    grace_s: float = JOB_GRACE_S,
+    run_id: str | None = None,
+) -> DatasourceStatus:
+    """The status the Job reported. Raises SyncError when the Job fails, vanishes or runs out of time; a cancelled
+    wait deletes the Job."""
+    run_id = run_id or uuid.uuid4().hex[:8]
+    manifest = jobs.sync_job(body, spec, run_id=run_id, timeout_s=max(1, int(timeout_s)), settings=settings)
+    meta = body["metadata"]
+    ns, name, job = meta["namespace"], meta["name"], manifest["metadata"]["name"]
+    await kube.create_job(manifest)
+    log.info("started sync Job %s/%s for %s/%s", ns, job, ns, name)
+    deadline = time.monotonic() + timeout_s + grace_s
+    try:
+        while True:
+            await asyncio.sleep(settings.job_poll_seconds)
+            current = await kube.get_datasource(ns, name)
+            status = st.parse(DatasourceStatus, (current or {}).get("status"), what=f"Datasource {ns}/{name}")
+            if status.lastSyncRunId == run_id:
+                return status
+            await _check(kube, ns, job, timeout_s, expired=time.monotonic() > deadline)
+    except asyncio.CancelledError:
+        await asyncio.shield(kube.delete_job(ns, job))
+        raise
+
+
+async def _check(kube: JobKube, ns: str, job: str, timeout_s: float, *, expired: bool) -> None:
+    """Raise if the Job can no longer report: gone, failed, or past its time (then it is stopped)."""
+    found = await kube.get_job(ns, job)
+    if found is None:
+        raise SyncError(
+            f"sync Job {ns}/{job} disappeared before reporting a result; it was deleted or garbage "
+            "collected. The run will be retried.",
+            reason=Reason.JOB_VANISHED,
+        )
+    failure = jobs.job_failure(found)
+    if failure:
+        raise SyncError(
+            f"sync Job {ns}/{job} failed ({failure}); see kubectl -n {ns} logs job/{job}", reason=Reason.JOB_FAILED
+        )
+    if expired:
+        await kube.delete_job(ns, job)
+        raise SyncTimeoutError(
+            f"sync Job {ns}/{job} did not finish within {timeout_s:.0f}s and was stopped; raise "
+            "sync.timeout or the operator's max_running_timeout_in_seconds"
+        )

@@ -1,0 +1,28 @@
+"""One sync run, as named phases over one run state: plan -> index -> attachments -> prune -> result (`run.py`)."""
+
+from coco_operator.sync.endpoint import endpoint_problem
+from coco_operator.sync.plan import Listing
+from coco_operator.sync.request import (
+    Progress,
+    SyncRequest,
+    config_fingerprint,
+    index_for,
+    prior_listing,
+    prior_watermark,
+)
+from coco_operator.sync.result import SyncResult
+from coco_operator.sync.run import PHASES, run_sync
+
+__all__ = [
+    "PHASES",
+    "Listing",
+    "Progress",
+    "SyncRequest",
+    "SyncResult",
+    "config_fingerprint",
+    "endpoint_problem",
+    "index_for",
+    "prior_listing",
+    "prior_watermark",
+    "run_sync",
+]

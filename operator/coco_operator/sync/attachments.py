@@ -1,0 +1,87 @@
+"""The attachments phase: the scope's attachments (an incremental run without a full listing: the window's),
+downloaded `concurrency` at a time unless the index holds them at this version, their text extracted.
+
+A file that cannot be read is counted and named in status, never fails the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from coco_operator.aio import together
+from coco_operator.confluence.extract import extract_text, needs_download, skip_reason
+from coco_operator.confluence.items import attachment_media_type, attachment_size
+from coco_operator.documents import attachment_document, document_id
+from coco_operator.errors import AuthenticationError, SyncError
+from coco_operator.sync.plan import unchanged
+from coco_operator.sync.state import Item, Run
+
+
+async def index_attachments(run: Run) -> None:
+    if not run.request.spec.connector.config.enable_attachments:
+        return
+    indexed = run.planned.survey.indexed
+    incremental = run.planned.plan.incremental
+    window: list[Item] = []
+    async for att in _in_scope(run):
+        did = document_id(run.datasource_id, str(att["id"]))
+        run.tally.attachment_ids.add(did)
+        if unchanged(incremental, indexed, did, (att.get("version") or {}).get("number")):
+            continue  # no download
+        window.append(att)
+        if len(window) >= run.settings.confluence_concurrency:
+            await _index_window(run, window)
+            window = []
+    if window:
+        await _index_window(run, window)
+
+
+async def _in_scope(run: Run) -> AsyncIterator[Item]:
+    planned = run.planned
+    if planned.current is None and planned.survey.window_attachments is not None:
+        for att in planned.survey.window_attachments:
+            yield att
+    else:
+        async for att in run.source.attachments():
+            yield att
+
+
+async def _index_window(run: Run, window: list[Item]) -> None:
+    """Downloads run together (each is a redirect and a file on Cloud); documents keep list order."""
+    texts = await together(*(_text_of(run, att) for att in window))
+    for att, text in zip(window, texts, strict=True):
+        await run.writer.add(attachment_document(att, text, run.mapping_context(att)))
+        run.tally.indexed("attachment")
+    run.report("Indexing", run.tally.items)
+
+
+async def _text_of(run: Run, att: Item) -> str | None:
+    """The attachment's text, or None: not a format with text, too large, or unreadable (then counted as skipped)."""
+    settings = run.settings
+    title = str(att.get("title", ""))
+    media_type = attachment_media_type(att)
+    size = attachment_size(att)
+    if not needs_download(media_type, title, size, settings.attachment_max_bytes):
+        reason = skip_reason(media_type, title, size, settings.attachment_max_bytes)
+        if reason and "too large" in reason:
+            run.tally.skip(f"{title}: {reason}")
+        return None
+    try:
+        data = await run.source.download(att, settings.attachment_max_bytes)
+    except AuthenticationError:
+        raise
+    except SyncError as exc:
+        run.tally.skip(f"{title}: {exc.message}")
+        return None
+    try:
+        extracted = await asyncio.wait_for(
+            asyncio.to_thread(extract_text, data, media_type, title), timeout=settings.extraction_timeout_seconds
+        )
+    except TimeoutError:
+        run.tally.skip(f"{title}: text extraction took longer than {settings.extraction_timeout_seconds}s")
+        return None
+    if extracted.failed:
+        run.tally.skip(f"{title}: {extracted.skipped_reason}")
+        return None
+    return extracted.text

@@ -1,0 +1,91 @@
+"""The plan phase: ask Confluence and the index what there is, decide the run's course (`plan.py`), and line up
+the bodies to fetch.
+
+A full run starts listing every id and fetching bodies at once; an incremental one reads the changed window and,
+when the plan says so, lists every id before choosing what to fetch.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterable
+from datetime import timedelta
+
+from coco_operator.aio import together
+from coco_operator.api.enrichment import meili_embedders
+from coco_operator.confluence.source import changed_item
+from coco_operator.sync import plan as planning
+from coco_operator.sync.request import content_types
+from coco_operator.sync.state import FullListing, Item, Planned, Run, Survey
+
+log = logging.getLogger(__name__)
+
+
+async def plan_run(run: Run) -> None:
+    request = run.request
+    if request.watermark is None:
+        run.full = FullListing(run.source, content_types(request.spec))
+    run.report("Connecting", 0)
+    survey = await _survey(run)
+    run.report("Listing", 0)
+    plan = planning.plan(
+        watermark=request.watermark,
+        prior=request.listing,
+        now=run.started,
+        interval_s=run.settings.prune_interval_seconds,
+        total_now=survey.total,
+        window=[*survey.changed.values(), *map(changed_item, survey.window_attachments or [])],
+    )
+    if plan.prune_reason is not None:
+        log.info("sync of %s lists every id to find deletions: %s", run.datasource_id, plan.prune_reason)
+    current, bodies = await _bodies(run, plan, survey)
+    run.planned = Planned(survey=survey, plan=plan, current=current, bodies=bodies)
+
+
+async def _survey(run: Run) -> Survey:
+    """Independent first requests go out together: at 50 ms a request, round trips are most of a small run."""
+    spaces, total, indexed = await together(run.source.space_infos(), _count_and_size_workers(run), _prepare_index(run))
+    watermark = run.request.watermark
+    if watermark is None:
+        return Survey(spaces=spaces, total=total, indexed=indexed)
+    since = watermark - timedelta(seconds=run.settings.incremental_overlap_seconds)
+    changed = await run.source.changed_since(content_types(run.request.spec), since)
+    window: list[Item] | None = None
+    if run.request.spec.connector.config.enable_attachments:
+        window = [att async for att in run.source.attachments(since)]
+    return Survey(spaces=spaces, total=total, indexed=indexed, changed=changed, window_attachments=window)
+
+
+async def _count_and_size_workers(run: Run) -> int | None:
+    """The scope's count. A full run fetches every item, so one this large starts its text workers now: they boot
+    while the first bodies download."""
+    types = content_types(run.request.spec)
+    if run.request.spec.connector.config.enable_attachments:
+        types.append("attachment")
+    total = await run.source.count(types)
+    if run.full is not None:
+        run.use_text_workers_if_large(total)
+    return total
+
+
+async def _prepare_index(run: Run) -> dict[str, int | None]:
+    """Create the index or bring its settings up to date; then what it holds of this Datasource (id -> version)."""
+    embedders = meili_embedders(run.request.spec.embedders, dict(run.request.embedder_keys)) or None
+    await run.sink.prepare(embedders=embedders)
+    return await run.sink.versions_of(run.datasource_id)
+
+
+async def _bodies(
+    run: Run, plan: planning.Plan, survey: Survey
+) -> tuple[dict[str, str] | None, AsyncIterable[list[Item]]]:
+    """(every current id once listed, or None; the batches of items to index)."""
+    if run.full is not None:
+        return run.full.listed, run.full.bodies
+    current: dict[str, str] | None = None
+    if plan.lists_every_id:
+        current = {}
+        async for _ in run.source.list_current(content_types(run.request.spec), into=current):
+            pass
+    ids = planning.wanted(run.datasource_id, changed=survey.changed, indexed=survey.indexed, current=current)
+    run.use_text_workers_if_large(len(ids))
+    return current, run.source.fetch_batches(ids)

@@ -2,10 +2,13 @@
 PYTHON ?= .venv/bin/python
 BENCH_ARGS ?=
 
-.PHONY: test demo bench bench-smoke
+.PHONY: test image demo bench bench-smoke
 
 test:  ## lint, types, CRD drift, unit, emulator and end-to-end tests
 	bash hack/test.sh
+
+image:  ## the operator image (docker if present, else buildah from a local Debian base); IMAGE=name:tag
+	bash hack/image.sh --tag $(or $(IMAGE),localhost/coco-operator:dev)
 
 demo:  ## kube-apiserver + etcd, emulated Confluence and Meilisearch, the operator, the examples
 	bash hack/demo.sh

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver, etcd and helm from Go modules into a cache outside the repository.
+# Builds kube-apiserver, etcd and helm from Go modules into a cache outside the repository; `node` also builds
+# kubelet, kube-controller-manager, kube-scheduler, kube-proxy and the pause binary for the real node.
 # Idempotent: a binary already in the cache is reused. Prints the bin directory on stdout.
 set -euo pipefail
 
@@ -13,12 +14,16 @@ export CGO_ENABLED=0 GOFLAGS=-buildvcs=false
 
 log() { echo "[build-control-plane] $*" >&2; }
 
-build_apiserver() {
-  local out="$BIN/kube-apiserver-$K8S_VERSION"
-  [[ -x "$out" ]] && return 0
+# The Kubernetes commands built from the k8s.io/kubernetes module: the API server for every test, the rest for the
+# real node (tests/harness/node.py). One wrapper module lists them all, so one `go mod tidy` serves every build.
+KUBE_CMDS=(kube-apiserver kubelet kube-controller-manager kube-scheduler kube-proxy)
+
+kube_module() {
+  local work="$CACHE/src/kube-$K8S_VERSION" tools
+  tools="$(printf '//go:build tools\n\npackage tools\n\nimport (\n'; printf '\t_ "k8s.io/kubernetes/cmd/%s"\n' "${KUBE_CMDS[@]}"; printf ')\n')"
+  [[ -f "$work/go.sum" && -f "$work/tools.go" && "$(cat "$work/tools.go")" == "$tools" ]] && return 0
   local minor; minor="$(echo "$K8S_VERSION" | cut -d. -f2)"
   local staging="v0.${minor}.$(echo "$K8S_VERSION" | cut -d. -f3)"
-  local work="$CACHE/src/kube-$K8S_VERSION"
   rm -rf "$work"; mkdir -p "$work"
   log "resolving k8s.io/kubernetes@$K8S_VERSION"
   local gomod
@@ -33,17 +38,36 @@ build_apiserver() {
     # every staging module the kubernetes go.mod replaces with a local path
     grep -E '^\s*k8s\.io/[a-z0-9-]+ => \./staging/' "$gomod" | awk -v v="$staging" '{print "replace " $1 " => " $1 " " v}'
   } > "$work/go.mod"
-  cat > "$work/tools.go" <<'GO'
-//go:build tools
+  echo "$tools" > "$work/tools.go"
+  (cd "$work" && go mod tidy >&2)
+}
 
-package tools
-
-import _ "k8s.io/kubernetes/cmd/kube-apiserver"
-GO
-  log "building kube-apiserver $K8S_VERSION (several minutes on a cold cache)"
-  (cd "$work" && go mod tidy >&2 && go build -o "$out.tmp" \
+# build_kube CMD...: the commands not in the cache yet, in one `go build` (shared packages compile once).
+build_kube() {
+  local missing=() cmd
+  for cmd in "$@"; do [[ -x "$BIN/$cmd-$K8S_VERSION" ]] || missing+=("$cmd"); done
+  ((${#missing[@]})) || return 0
+  kube_module
+  local minor; minor="$(echo "$K8S_VERSION" | cut -d. -f2)"
+  local out="$CACHE/src/kube-$K8S_VERSION/out"
+  rm -rf "$out"; mkdir -p "$out"
+  log "building ${missing[*]} $K8S_VERSION (several minutes on a cold cache)"
+  (cd "$CACHE/src/kube-$K8S_VERSION" && go build -o "$out/" \
     -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor" \
-    k8s.io/kubernetes/cmd/kube-apiserver >&2)
+    "${missing[@]/#/k8s.io/kubernetes/cmd/}" >&2)
+  for cmd in "${missing[@]}"; do mv "$out/$cmd" "$BIN/$cmd-$K8S_VERSION"; done
+}
+
+# The pod sandbox's pause process, from the same module's build/pause/linux/pause.c (a static C program).
+build_pause() {
+  local out="$BIN/pause-$K8S_VERSION"
+  [[ -x "$out" ]] && return 0
+  kube_module
+  local src
+  src="$(cd "$CACHE/src/kube-$K8S_VERSION" && go list -m -f '{{.Dir}}' k8s.io/kubernetes)/build/pause/linux/pause.c"
+  log "building pause from $src"
+  gcc -Os -Wall -Werror -static -DVERSION="$K8S_VERSION" -o "$out.tmp" "$src" >&2
+  strip "$out.tmp"
   mv "$out.tmp" "$out"
 }
 
@@ -70,13 +94,17 @@ build_helm() {
 
 what="${1:-all}"
 case "$what" in
-  apiserver) build_apiserver ;;
+  apiserver) build_kube kube-apiserver ;;
   etcd) build_etcd ;;
   helm) build_helm ;;
-  all) build_etcd; build_apiserver; build_helm ;;
-  *) echo "usage: $0 [all|apiserver|etcd|helm]" >&2; exit 2 ;;
+  all) build_etcd; build_kube kube-apiserver; build_helm ;;
+  # The real node: kubelet, controller-manager, scheduler, kube-proxy and the pause binary (hack/setup-node.sh).
+  node) build_etcd; build_kube "${KUBE_CMDS[@]}"; build_helm; build_pause ;;
+  *) echo "usage: $0 [all|node|apiserver|etcd|helm]" >&2; exit 2 ;;
 esac
-ln -sf "kube-apiserver-$K8S_VERSION" "$BIN/kube-apiserver" 2>/dev/null || true
+for cmd in "${KUBE_CMDS[@]}" pause; do
+  if [[ -x "$BIN/$cmd-$K8S_VERSION" ]]; then ln -sf "$cmd-$K8S_VERSION" "$BIN/$cmd"; fi
+done
 [[ -x "$BIN/etcd-$ETCD_VERSION" ]] && ln -sf "etcd-$ETCD_VERSION" "$BIN/etcd"
 [[ -x "$BIN/helm-$HELM_VERSION" ]] && ln -sf "helm-$HELM_VERSION" "$BIN/helm"
 echo "$BIN"

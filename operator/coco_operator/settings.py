@@ -47,6 +47,12 @@ class Settings(BaseSettings):
         default=5, ge=0.5, description="How often a running sync writes its progress into status."
     )
 
+    builtin_connector: bool = Field(
+        default=False,
+        description="Create the builtin `confluence` Connector at startup when it is missing (the Helm chart's "
+        "builtinConnector). Never updated or deleted afterwards.",
+    )
+
     # Job mode (scale-out): each run as a batch/v1 Job running the same image
     run_mode: Literal["InProcess", "Job"] = Field(default="InProcess", description="Where runs execute.")
     job_image: str = Field(default="ghcr.io/coco-operator/coco-operator:0.1.0", description="Image of sync Jobs.")

@@ -5,8 +5,9 @@ No kubelet runs on the harness' API server: the chart's Deployment is stored, ne
 objects. The operator under test runs as a local process authenticated with a token of the chart's ServiceAccount.
 
 Two clusters are used: the session's (CRDs and the `confluence` Connector already applied by the `kube` fixture, so
-the release adopts them, as README.md tells users to) and a second, fresh one (when the harness started the
-session's), where the first install has to create the CRDs and the Connector itself.
+the release adopts the CRDs, as README.md tells users to) and a second, fresh one (when the harness started the
+session's), where the first install has to create the CRDs itself. The chart holds no Connector: the operator
+registers the builtin one when it starts (tests/node/ sees it happen in a pod).
 """
 
 from __future__ import annotations
@@ -226,24 +227,25 @@ class Release:
 
 @pytest.fixture(scope="module")
 def release(kube: Kube, helm: Helm) -> Iterator[Release]:
-    """The chart with default values (cluster-wide), adopting the session's CRDs and Connector."""
+    """The chart with default values (cluster-wide), adopting the session's CRDs."""
     name = ns = unique("coco-chart")
     kube.namespace(ns)
-    adopt(kube, name, ns, *(f"crd/{crd}" for crd in CRDS), "connector/confluence")
+    adopt(kube, name, ns, *(f"crd/{crd}" for crd in CRDS))
     out = helm("install", name, str(CHART), "-n", ns).stdout
     yield Release(name, ns, out)
     helm("uninstall", name, "-n", ns, check=False)
 
 
-def test_install_adopts_existing_crds_and_connector(kube: Kube, helm: Helm, release: Release) -> None:
+def test_install_adopts_existing_crds(kube: Kube, helm: Helm, release: Release) -> None:
     status = yaml.safe_load(helm("status", release.name, "-n", release.namespace, "-o", "yaml").stdout)
     assert status["info"]["status"] == "deployed"
     for crd in CRDS:
         obj = get(kube, "crd", crd)
         assert obj and obj["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
         assert obj["metadata"]["annotations"]["meta.helm.sh/release-name"] == release.name
-    # The kind was known at install time: the Connector is an ordinary object of the release.
-    assert ("Connector", "confluence") in helm.manifest_kinds(release.name, release.namespace)
+    # No object of the chart's own kinds (the operator registers the builtin Connector) and so no hooks.
+    assert not [k for k in helm.manifest_kinds(release.name, release.namespace) if k[0] == "Connector"]
+    assert not helm("get", "hooks", release.name, "-n", release.namespace).stdout.strip()
     # NOTES: the Meilisearch key Secret is missing, and what to do next.
     notes = release.install_output
     assert f"kubectl -n {release.namespace} create secret generic meilisearch-key --from-literal=key=" in notes
@@ -276,6 +278,7 @@ def test_cluster_wide_rbac_is_sufficient_and_minimal(
         ("get", "connectors.coco.rs", None),
         ("watch", "connectors.coco.rs", None),
         ("patch", "connectors.coco.rs/status", None),
+        ("create", "connectors.coco.rs", None),  # builtinConnector: created when missing
         ("get", "secrets", other),
         ("create", "events", other),
         ("watch", "customresourcedefinitions.apiextensions.k8s.io", None),
@@ -289,7 +292,7 @@ def test_cluster_wide_rbac_is_sufficient_and_minimal(
         ("get", "datasources.coco.rs", other),
         ("patch", "connectors.coco.rs", None),
         ("delete", "connectors.coco.rs", None),
-        ("create", "connectors.coco.rs", None),
+        ("update", "connectors.coco.rs", None),
         ("update", "customresourcedefinitions.apiextensions.k8s.io", None),
         ("list", "namespaces", None),
         ("create", "pods", other),
@@ -346,7 +349,9 @@ def test_watch_namespaces_rbac_is_sufficient_and_scoped(
         role = get(kube, "role", name, watched)
         assert role and rules(role) == expand(DATASOURCE_RULES)
         cluster_role = get(kube, "clusterrole", name)
-        assert cluster_role and rules(cluster_role) == expand(CLUSTER_SCOPED_RULES | NAMESPACE_RULES)
+        # builtinConnector=false: no `create` on connectors.
+        expected = expand(CLUSTER_SCOPED_RULES | NAMESPACE_RULES) - {("coco.rs", "connectors", "create")}
+        assert cluster_role and rules(cluster_role) == expected
         assert get(kube, "role", name, unwatched) is None
         assert can_i(kube, user, "get", "secrets", watched)
         assert can_i(kube, user, "patch", "datasources.coco.rs/status", watched)
@@ -476,7 +481,6 @@ def test_kustomize_on_a_fresh_cluster(fresh: Kube) -> None:
         ("namespace", "coco-system"),
         ("clusterrole", "coco-operator"),
         ("clusterrolebinding", "coco-operator"),
-        ("connector", "confluence"),
     ]:
         assert get(fresh, kind, name), f"{kind}/{name} missing"
     for kind, name in [("serviceaccount", "coco-operator"), ("deployment", "coco-operator")]:
@@ -498,15 +502,13 @@ def test_helm_lifecycle_on_a_fresh_cluster(fresh: Kube, tmp_path: Path) -> None:
     name, ns = "coco", "coco-helm"
     helm("install", name, str(CHART), "-n", ns, "--create-namespace")
 
-    # CRDs created by the release, kept on uninstall; the Connector as a post-install hook owned by the release.
+    # CRDs created by the release, kept on uninstall; no Connector and no hook (the operator registers it).
     for crd in CRDS:
         obj = get(fresh, "crd", crd)
         assert obj, crd
         assert obj["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
         assert obj["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "Helm"
-    connector = get(fresh, "connector", "confluence")
-    assert connector and connector["spec"]["processor"] == {"enabled": True, "name": "confluence"}
-    assert connector["metadata"]["annotations"]["meta.helm.sh/release-name"] == name
+    assert not helm("get", "hooks", name, "-n", ns).stdout.strip()
 
     deployment = get(fresh, "deployment", name, ns)
     assert deployment
@@ -528,22 +530,20 @@ def test_helm_lifecycle_on_a_fresh_cluster(fresh: Kube, tmp_path: Path) -> None:
     service = get(fresh, "service", f"{name}-metrics", ns)
     assert service and service["spec"]["ports"][0]["name"] == "metrics"
 
-    # upgrade: values change the Deployment; the Connector (kind now known) becomes an ordinary object.
+    # upgrade: values change the Deployment.
     helm("upgrade", name, str(CHART), "-n", ns, "--set", "dispatcher.maxConcurrentRuns=2")
     deployment = get(fresh, "deployment", name, ns)
     assert deployment
     env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["COCO_MAX_CONCURRENT_RUNS"] == "2"
-    assert ("Connector", "confluence") in helm.manifest_kinds(name, ns)
     history = yaml.safe_load(helm("history", name, "-n", ns, "-o", "yaml").stdout)
     assert [h["status"] for h in history] == ["superseded", "deployed"]
 
-    # uninstall: the operator and its RBAC go; CRDs and Connector stay.
+    # uninstall: the operator and its RBAC go; the CRDs stay.
     out = helm("uninstall", name, "-n", ns).stdout
     assert "kept due to the resource policy" in out
     for crd in CRDS:
         assert get(fresh, "crd", crd), f"{crd} was deleted by helm uninstall"
-    assert get(fresh, "connector", "confluence")
     assert get(fresh, "deployment", name, ns) is None
     assert get(fresh, "clusterrole", name) is None
     assert get(fresh, "serviceaccount", name, ns) is None

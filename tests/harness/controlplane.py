@@ -39,6 +39,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO_ROOT / "hack" / "build-control-plane.sh"
 KUBECTL = Path("/usr/bin/kubectl")
 STOP_GRACE_S = 10.0
+SERVICE_CIDR = "10.0.0.0/24"
 LOG_TAIL_LINES = 40
 
 
@@ -103,6 +104,9 @@ class ControlPlane:
     bin_dir: Path | None = None
     token: str = field(default_factory=lambda: secrets.token_hex(24), repr=False)
     kubectl_path: Path = KUBECTL
+    # Where pods reach the API server (the test node's bridge address, tests/harness/node.py). None: loopback only,
+    # and no pods run, so the ServiceAccount admission plugin is off (nothing creates default ServiceAccounts).
+    pod_address: str | None = None
 
     _etcd_port: int = field(default=0, init=False, repr=False)
     _etcd_peer_port: int = field(default=0, init=False, repr=False)
@@ -120,7 +124,16 @@ class ControlPlane:
     def server(self) -> str:
         if not self._port:
             raise ControlPlaneError("control plane not started")
-        return f"https://127.0.0.1:{self._port}"
+        return f"https://{self.address}:{self._port}"
+
+    @property
+    def address(self) -> str:
+        return self.pod_address or "127.0.0.1"
+
+    @property
+    def service_account_key(self) -> Path:
+        """The RSA key that signs ServiceAccount tokens (kube-controller-manager signs with it too)."""
+        return self.workdir / "sa.key"
 
     @property
     def etcd_url(self) -> str:
@@ -252,7 +265,7 @@ class ControlPlane:
     def _write_auth_files(self) -> None:
         self.cert_dir.mkdir(parents=True, exist_ok=True)
         (self.workdir / "tokens.csv").write_text(f'{self.token},admin,admin-uid,"system:masters"\n')
-        sa_key = self.workdir / "sa.key"
+        sa_key = self.service_account_key
         if not sa_key.exists():
             # Kept across restarts so ServiceAccount tokens issued earlier stay valid.
             subprocess.run(
@@ -290,21 +303,29 @@ class ControlPlane:
 
     def _start_apiserver(self, deadline: float) -> None:
         assert self.bin_dir is not None
-        sa_key = str(self.workdir / "sa.key")
+        sa_key = str(self.service_account_key)
+        if self.pod_address is None:
+            pods = [
+                # A loopback advertise address breaks the `kubernetes` Endpoints reconciler.
+                "--endpoint-reconciler-type=none",
+                # No controller creates default ServiceAccounts, so the plugin would reject every pod.
+                "--disable-admission-plugins=ServiceAccount",
+            ]
+        else:
+            # A real node: the `kubernetes` Service points at pod_address, pods get ServiceAccounts, and the node is
+            # reached (logs, exec) by its address, its name not being in any DNS.
+            pods = ["--kubelet-preferred-address-types=InternalIP"]
         self._apiserver = self._spawn(
             [
                 str(self.bin_dir / "kube-apiserver"),
                 f"--etcd-servers={self.etcd_url}",
                 f"--cert-dir={self.cert_dir}",
                 f"--secure-port={self._port}",
-                "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
-                # A loopback advertise address breaks the `kubernetes` Endpoints reconciler.
-                "--endpoint-reconciler-type=none",
-                "--service-cluster-ip-range=10.0.0.0/24",
+                f"--bind-address={self.address}",
+                f"--advertise-address={self.address}",
+                *pods,
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
                 "--allow-privileged=true",
-                # No controller creates default ServiceAccounts, so the plugin would reject every pod.
-                "--disable-admission-plugins=ServiceAccount",
                 "--authorization-mode=RBAC",
                 f"--service-account-issuer={self.server}/",
                 f"--service-account-key-file={sa_key}",

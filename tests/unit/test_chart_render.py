@@ -123,7 +123,8 @@ def expand(table: dict[tuple[str, str], str]) -> set[tuple[str, str, str]]:
 # What the operator calls (controller/kube.py) and what kopf calls for it; see charts/coco-operator/README.md.
 CLUSTER_SCOPED_RULES = {
     ("apiextensions.k8s.io", "customresourcedefinitions"): "list watch",
-    ("coco.rs", "connectors"): "get list watch",
+    # create: builtinConnector (the default), the operator creates the builtin Connector when it is missing.
+    ("coco.rs", "connectors"): "get list watch create",
     ("coco.rs", "connectors/status"): "patch",
 }
 DATASOURCE_RULES = {
@@ -159,6 +160,7 @@ CHART_ENV = [
     "COCO_LOG_FORMAT",
     "COCO_METRICS_PORT",
     "COCO_HEALTH_PORT",
+    "COCO_BUILTIN_CONNECTOR",
 ]
 
 
@@ -191,10 +193,9 @@ def test_default_render(helm: Path, henv: dict[str, str]) -> None:
         ("ClusterRoleBinding", RELEASE),
         ("Deployment", RELEASE),
         ("Service", f"{RELEASE}-metrics"),
-        ("Connector", "confluence"),
     }
     for o in objs:
-        if o["kind"] not in ("CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding", "Connector"):
+        if o["kind"] not in ("CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"):
             assert o["metadata"]["namespace"] == NAMESPACE, o["kind"]
 
     deployment = one(objs, "Deployment")
@@ -226,6 +227,7 @@ def test_default_render(helm: Path, henv: dict[str, str]) -> None:
         "COCO_LOG_FORMAT": "json",
         "COCO_METRICS_PORT": "8000",
         "COCO_HEALTH_PORT": "8080",
+        "COCO_BUILTIN_CONNECTOR": "true",
     }
     # Every variable the chart sets is a setting the operator reads.
     from coco_operator.settings import Settings
@@ -304,7 +306,7 @@ def test_cluster_wide_rbac_is_least_privilege(helm: Path, henv: dict[str, str]) 
         assert "*" not in (resource, verb)
         assert verb not in ("delete", "deletecollection", "update", "escalate", "bind", "impersonate")
         if verb == "create":
-            assert resource == "events"
+            assert resource in ("events", "connectors")  # connectors: the builtin one, when missing
 
 
 def test_watch_namespaces_uses_roles(helm: Path, henv: dict[str, str]) -> None:
@@ -368,10 +370,10 @@ def test_job_mode(helm: Path, henv: dict[str, str]) -> None:
 def test_toggles(helm: Path, henv: dict[str, str]) -> None:
     no_crds = kinds(template(helm, henv, values={"installCRDs": "false"}))
     assert not [k for k in no_crds if k[0] == "CustomResourceDefinition"]
-    assert ("Connector", "confluence") in no_crds
-    no_connector = kinds(template(helm, henv, values={"builtinConnector": "false"}))
-    assert ("Connector", "confluence") not in no_connector
-    assert ("CustomResourceDefinition", "connectors.coco.rs") in no_connector
+    no_connector = template(helm, henv, values={"builtinConnector": "false"})
+    assert env_of(one(no_connector, "Deployment"))["COCO_BUILTIN_CONNECTOR"] == "false"
+    assert ("coco.rs", "connectors", "create") not in rules(one(no_connector, "ClusterRole"))
+    assert ("CustomResourceDefinition", "connectors.coco.rs") in kinds(no_connector)
     no_metrics = template(helm, henv, values={"metrics.enabled": "false"})
     assert not [o for o in no_metrics if o["kind"] == "Service"]
     deployment = one(no_metrics, "Deployment")
@@ -379,20 +381,23 @@ def test_toggles(helm: Path, henv: dict[str, str]) -> None:
     assert [p["name"] for p in deployment["spec"]["template"]["spec"]["containers"][0]["ports"]] == ["health"]
 
 
-def test_connector_is_a_hook_only_while_its_kind_is_unknown(helm: Path, henv: dict[str, str]) -> None:
-    """A fresh cluster has no Connector kind when Helm maps the manifest: the Connector waits for a post-install
-    hook, carrying the release's ownership metadata so that the next upgrade adopts it."""
-    fresh = one(template(helm, henv), "Connector")["metadata"]["annotations"]
-    assert fresh == {
-        "helm.sh/hook": "post-install",
-        "helm.sh/resource-policy": "keep",
-        "meta.helm.sh/release-name": RELEASE,
-        "meta.helm.sh/release-namespace": NAMESPACE,
-    }
-    known = template(helm, henv, "--api-versions", "coco.rs/v1alpha1/Connector")
-    assert one(known, "Connector")["metadata"]["annotations"] == {"helm.sh/resource-policy": "keep"}
+def test_no_object_of_the_charts_own_kinds_and_no_hooks(helm: Path, henv: dict[str, str]) -> None:
+    """Helm maps every object of a manifest (and of each hook) before creating it: an object of a kind the release's
+    own CRDs define fails on a fresh cluster whenever the API server has not yet published the new kind when Helm
+    asks (the post-install Connector hook did, now and then). So the chart holds none; the operator registers the
+    builtin Connector at startup (COCO_BUILTIN_CONNECTOR, with `create` on connectors and nothing more)."""
+    for args in ((), ("--api-versions", "coco.rs/v1alpha1/Connector")):
+        objs = template(helm, henv, *args)
+        assert not [o for o in objs if o["apiVersion"].startswith("coco.rs/")]
+        assert not [o for o in objs if "helm.sh/hook" in (o["metadata"].get("annotations") or {})]
+        deployment = one(objs, "Deployment")
+        assert env_of(deployment)["COCO_BUILTIN_CONNECTOR"] == "true"
+        assert ("coco.rs", "connectors", "create") in rules(one(objs, "ClusterRole"))
+    # What the operator registers is the example users apply with kustomize.
+    from coco_operator.api.connector import BUILTIN_CONNECTORS
+
     example = yaml.safe_load((REPO / "manifests" / "examples" / "connector-confluence.yaml").read_text())
-    assert one(known, "Connector")["spec"] == example["spec"]
+    assert BUILTIN_CONNECTORS["confluence"] == example["spec"]
 
 
 def test_values_reach_the_pod(helm: Path, henv: dict[str, str]) -> None:
@@ -624,7 +629,6 @@ def test_kustomize_matches_chart_defaults(helm: Path, henv: dict[str, str], kust
     for key in ("replicas", "strategy", "selector"):
         assert k_deploy["spec"][key] == c_deploy["spec"][key], key
     assert one(kustomized, "Service")["spec"] == one(chart, "Service")["spec"]
-    assert one(kustomized, "Connector")["spec"] == one(chart, "Connector")["spec"]
     for crd in ("connectors.coco.rs", "datasources.coco.rs"):
         assert (
             one(kustomized, "CustomResourceDefinition", crd)["spec"]

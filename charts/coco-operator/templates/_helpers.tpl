@@ -82,6 +82,12 @@ helm.sh/chart: {{ .Chart.Name }}-{{ .Chart.Version | replace "+" "_" }}
 - apiGroups: [coco.rs]
   resources: [connectors]
   verbs: [get, list, watch]
+{{- if .Values.builtinConnector }}
+# The operator creates the builtin `confluence` Connector at startup when it is missing (never updates or deletes it).
+- apiGroups: [coco.rs]
+  resources: [connectors]
+  verbs: [create]
+{{- end }}
 - apiGroups: [coco.rs]
   resources: [connectors/status]
   verbs: [patch]

@@ -9,6 +9,20 @@ from coco_operator.api.common import ApiModel, Condition
 # Processors this operator can run; a Connector naming another one is not Ready.
 KNOWN_PROCESSORS = frozenset({"confluence"})
 
+# Coco's builtin Confluence connector, as Coco registers it (PUT /connector/confluence).
+BUILTIN_CONNECTORS: dict[str, dict[str, object]] = {
+    "confluence": {
+        "name": "Confluence wiki Connector",
+        "description": "Fetch Confluence Wiki pages and blogposts.",
+        "category": "website",
+        "icon": "/assets/icons/connector/confluence/icon.png",
+        "tags": ["wiki", "storage", "docs", "web"],
+        "url": "http://coco.rs/connectors/confluence",
+        "assets": {"icons": {"default": "/assets/icons/connector/confluence/icon.png"}},
+        "processor": {"enabled": True, "name": "confluence"},
+    }
+}
+
 
 class ConnectorProcessor(ApiModel):
     enabled: bool = Field(default=True, description="Enables the connector's processor; false pauses its Datasources.")

@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import sys
 import time
 from collections.abc import Awaitable
@@ -62,6 +63,10 @@ def _sync(request: SyncRequest, settings: Settings, progress: Progress) -> Await
     return run_sync(request, settings, progress=progress)
 
 
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def cmd_sync(args: argparse.Namespace) -> int:
     if args.datasource:
         if not args.run_id:
@@ -70,6 +75,9 @@ def cmd_sync(args: argparse.Namespace) -> int:
         if args.state:
             print("error: --state is for a Datasource FILE; in a cluster the status is the state", file=sys.stderr)
             return 2
+        # In a Job's pod this process is PID 1, for which the kernel drops a signal without a handler: without
+        # one, a stopped Job (deadline, deletion) would wait out the grace period and end in SIGKILL.
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
         progress = ProgressLine(sys.stderr)
         target, result = asyncio.run(_sync_in_cluster(args, progress))
         progress.done()

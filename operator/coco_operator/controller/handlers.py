@@ -12,7 +12,7 @@ import kopf
 from coco_operator import metrics
 from coco_operator import status as st
 from coco_operator.api.common import GROUP, VERSION
-from coco_operator.api.connector import KNOWN_PROCESSORS, ConnectorStatus
+from coco_operator.api.connector import BUILTIN_CONNECTORS, KNOWN_PROCESSORS, ConnectorStatus
 from coco_operator.controller.kube import COMPONENT, KubeApi, load_config
 from coco_operator.dispatcher.runner import Dispatcher, datasource_id
 from coco_operator.errors import SyncError
@@ -58,6 +58,18 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     RT.kube = KubeApi()
     RT.dispatcher = Dispatcher(RT.settings, RT.kube)
     metrics.serve(RT.settings.metrics_port)
+    if RT.settings.builtin_connector:
+        await register_builtin_connectors()
+
+
+async def register_builtin_connectors() -> None:
+    """The builtin Connectors exist once the operator runs (as Coco registers its own at startup). The operator,
+    not Helm, creates them: a chart cannot hold an object of a kind its own CRDs define without racing the API
+    server's discovery of that kind on a first install."""
+    labels = {"app.kubernetes.io/managed-by": "coco-operator"}
+    for name, spec in BUILTIN_CONNECTORS.items():
+        if await RT.kube.create_connector_if_missing(name, spec, labels):
+            log.info("registered the builtin Connector %s", name)
 
 
 @kopf.on.cleanup()

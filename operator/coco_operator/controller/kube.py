@@ -116,6 +116,22 @@ class KubeApi:
             )
         return str(value)
 
+    async def create_connector_if_missing(self, name: str, spec: dict[str, Any], labels: dict[str, str]) -> bool:
+        """Create a Connector unless one of that name exists (left as it is); True when created."""
+        body = {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "Connector",
+            "metadata": {"name": name, "labels": labels},
+            "spec": spec,
+        }
+        try:
+            await asyncio.to_thread(self._custom.create_cluster_custom_object, GROUP, VERSION, "connectors", body)
+        except ApiException as exc:
+            if exc.status == 409:
+                return False
+            raise
+        return True
+
     async def get_connector(self, name: str) -> dict[str, Any] | None:
         obj = await call_unless(
             lambda: self._custom.get_cluster_custom_object(GROUP, VERSION, "connectors", name), NOT_FOUND

@@ -47,6 +47,9 @@ class NullSink:
     async def versions_of(self, *args: Any, **kwargs: Any) -> dict[str, int | None]:
         return {}
 
+    async def indexed_of(self, *args: Any, **kwargs: Any) -> dict[str, tuple[int | None, str | None]]:
+        return {}
+
     async def add(self, document: dict[str, Any], *args: Any, **kwargs: Any) -> None:
         self.added += 1
 

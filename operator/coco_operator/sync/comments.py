@@ -1,0 +1,67 @@
+"""The comments phase (`enable_comments`): footer and inline comments and their replies, each its own document.
+
+A comment follows its page or blog post (`containers.py`): it is indexed only while its container is, and goes
+when the container goes. The phase runs after the index phase, so which containers are indexed is known.
+
+Which comments are fetched: with a complete listing (a full run, or an incremental one that lists every id), every
+comment of the scope is listed with its version, container and metadata (no bodies), and those the index lacks at
+that version and metadata are fetched; without one, those of the changed window (edited or new since the last
+run). Deleted comments change the scope's count, so the run that sees it lists everything and prunes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from coco_operator.confluence.items import metadata_fingerprint
+from coco_operator.confluence.scope import COMMENT
+from coco_operator.confluence.source import COMMENT_EXPAND, COMMENT_METADATA_EXPAND
+from coco_operator.confluence.text_workers import with_text
+from coco_operator.documents import comment_document, document_id, remember_users
+from coco_operator.sync.containers import follows, indexed_containers
+from coco_operator.sync.plan import unchanged
+from coco_operator.sync.state import Run
+
+
+async def index_comments(run: Run) -> None:
+    if not run.request.spec.connector.config.enable_comments:
+        return
+    containers = indexed_containers(run)
+    users: dict[str, str] = {}
+    pool = run.workers if run.text_workers_on else None
+    batches = run.source.fetch_batches(_to_fetch(run, containers), expand=COMMENT_EXPAND)
+    async for item, text in with_text(batches, users, pool, remember_users):
+        doc_id = document_id(run.datasource_id, str(item["id"]))
+        if not follows(run, item, containers):
+            run.tally.excluded_ids.add(doc_id)
+            run.tally.comment_ids.discard(doc_id)
+            continue
+        await run.writer.add(comment_document(item, run.mapping_context(item), text))
+        run.tally.comment_ids.add(doc_id)
+        run.tally.indexed(COMMENT)
+        run.report("Indexing", run.tally.items)
+
+
+async def _to_fetch(run: Run, containers: set[str]) -> AsyncIterator[str]:
+    """Ids of the comments to fetch, as the listing (or the window) shows them."""
+    planned = run.planned
+    survey = planned.survey
+    if planned.current is None:
+        for cid, changed in sorted(survey.changed.items()):
+            doc_id = document_id(run.datasource_id, cid)
+            if changed.type == COMMENT and changed.current and survey.indexed.get(doc_id) != changed.version:
+                yield cid
+        return
+    incremental = planned.plan.incremental
+    async for item in run.source.list_items([COMMENT], COMMENT_METADATA_EXPAND):
+        cid = str(item["id"])
+        doc_id = document_id(run.datasource_id, cid)
+        if not follows(run, item, containers):
+            continue  # not found current here: pruned if it was indexed
+        run.tally.comment_ids.add(doc_id)
+        version = (item.get("version") or {}).get("number")
+        fingerprint = metadata_fingerprint(item)
+        if not unchanged(
+            incremental, survey.indexed, doc_id, version, fingerprints=survey.fingerprints, fingerprint=fingerprint
+        ):
+            yield cid

@@ -28,7 +28,7 @@ from coco_operator.reasons import Reason
 from coco_operator.search.sink import MeiliSink
 from coco_operator.settings import Settings
 from coco_operator.sync.attachments import index_attachments
-from coco_operator.sync.comments import index_comments
+from coco_operator.sync.comments import index_comments, stop_listing
 from coco_operator.sync.endpoint import endpoint_problem
 from coco_operator.sync.index import index_content
 from coco_operator.sync.prune import prune_index
@@ -135,6 +135,7 @@ async def _run_phases(run: Run, *, own_workers: bool) -> SyncResult:
     finally:
         if run.full is not None:
             await run.full.aclose()
+        await stop_listing(run)
         if own_workers:
             await run.workers.close()
 

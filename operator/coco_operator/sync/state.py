@@ -5,6 +5,7 @@ Phases (`run.py`) read and extend this one object in order; nothing else is shar
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -87,6 +88,17 @@ class Survey:
 
 
 @dataclass(frozen=True)
+class ListedComment:
+    """A comment as the complete listing of comments showed it (no body)."""
+
+    id: str
+    container: str | None  # the page or blog post it belongs to
+    version: int | None
+    fingerprint: str
+    excluded: bool  # carries an excluded label itself
+
+
+@dataclass(frozen=True)
 class Planned:
     """What the plan phase settled for the phases after it."""
 
@@ -147,6 +159,9 @@ class Run:
         )
         self.tally = Tally()
         self.full: FullListing | None = None
+        # The comments of the scope, listed alongside the content (`comments.start_listing`) when the run lists
+        # every id; the comments phase waits for it.
+        self.comment_listing: asyncio.Task[list[ListedComment]] | None = None
         self.text_workers_on = False
         self._planned: Planned | None = None
 

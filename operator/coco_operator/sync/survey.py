@@ -16,6 +16,7 @@ from coco_operator.api.enrichment import meili_embedders
 from coco_operator.confluence.items import metadata_fingerprint
 from coco_operator.confluence.source import METADATA_EXPAND, changed_item
 from coco_operator.sync import plan as planning
+from coco_operator.sync.comments import start_listing
 from coco_operator.sync.request import content_types, window_types
 from coco_operator.sync.state import FullListing, Item, Planned, Run, Survey
 
@@ -26,6 +27,7 @@ async def plan_run(run: Run) -> None:
     request = run.request
     if request.watermark is None:
         run.full = FullListing(run.source, content_types(request.spec))
+        start_listing(run)
     run.report("Connecting", 0)
     survey = await _survey(run)
     run.report("Listing", 0)
@@ -39,6 +41,7 @@ async def plan_run(run: Run) -> None:
     )
     if plan.prune_reason is not None:
         log.info("sync of %s lists every id to find deletions: %s", run.datasource_id, plan.prune_reason)
+        start_listing(run)
     current, listed, bodies = await _bodies(run, plan, survey)
     run.planned = Planned(survey=survey, plan=plan, current=current, bodies=bodies, listed=listed)
 

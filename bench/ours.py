@@ -29,8 +29,8 @@ from bench.space import datasource_body
 DATASOURCE_ID = "bench/wiki"
 
 
-def datasource_yaml(endpoint: str, *, blogposts: bool, attachments: bool) -> str:
-    body = datasource_body("bench", "wiki", endpoint, blogposts=blogposts, attachments=attachments)
+def datasource_yaml(endpoint: str, *, blogposts: bool, attachments: bool, comments: bool = False) -> str:
+    body = datasource_body("bench", "wiki", endpoint, blogposts=blogposts, attachments=attachments, comments=comments)
     body["spec"]["name"] = "Benchmark wiki"
     return yaml.safe_dump(body, sort_keys=False)
 
@@ -45,6 +45,9 @@ class NullSink:
         self.added = 0
 
     async def versions_of(self, *args: Any, **kwargs: Any) -> dict[str, int | None]:
+        return {}
+
+    async def indexed_of(self, *args: Any, **kwargs: Any) -> dict[str, tuple[int | None, str | None]]:
         return {}
 
     async def add(self, document: dict[str, Any], *args: Any, **kwargs: Any) -> None:

@@ -8,8 +8,13 @@ from typing import Any
 
 from bench.results import (
     FULL,
+    FULL_COMMENTS,
     INC_CHANGED,
+    INC_COMMENTS_CHANGED,
+    INC_COMMENTS_LISTING,
+    INC_COMMENTS_UNCHANGED,
     INC_LISTING,
+    INC_RELABELLED,
     INC_UNCHANGED,
     OURS,
     PAGES,
@@ -21,7 +26,20 @@ from bench.results import (
 )
 
 PEERS = tuple(PEER_LABELS)
-SCENARIO_ORDER = (FULL, INC_UNCHANGED, INC_LISTING, INC_CHANGED, PAGES, PAGES_NOSINK, PEER_LOAD)
+SCENARIO_ORDER = (
+    FULL,
+    INC_UNCHANGED,
+    INC_LISTING,
+    INC_CHANGED,
+    INC_RELABELLED,
+    FULL_COMMENTS,
+    INC_COMMENTS_UNCHANGED,
+    INC_COMMENTS_LISTING,
+    INC_COMMENTS_CHANGED,
+    PAGES,
+    PAGES_NOSINK,
+    PEER_LOAD,
+)
 TOOL_ORDER = (OURS, *PEERS)
 
 
@@ -290,7 +308,10 @@ def markdown(results: Results, chart_name: str) -> str:
         "posts and attachments enabled, into Meilisearch; *incremental* runs use the previous run's watermark "
         "(`bench/ours.py`, as the operator does); *pages only* is the same content the peers load; *no sink* maps "
         "every document and drops it (the peers do not write to a search engine). Peers load pages with attachments "
-        "off.",
+        "off. *With comments* is the same Datasource with `enable_comments` (footer and inline comments and replies "
+        "on about a third of the pages, each its own document); *labels of 1% of pages changed without a new "
+        "version* is the hourly run that lists every id after such edits (the listing carries labels and ancestors, "
+        "and the pages whose metadata differs are fetched again).",
         "",
     ]
     if versions:

@@ -19,6 +19,20 @@ INC_LISTING = "incremental sync, nothing changed, hourly full listing"
 INC_CHANGED = "incremental sync, 1% of pages changed"
 PAGES = "full sync, pages only"
 PAGES_NOSINK = "full sync, pages only, no sink"
+FULL_COMMENTS = "full sync with comments (pages, blog posts, attachments, comments)"
+INC_COMMENTS_UNCHANGED = "incremental sync with comments, nothing changed"
+INC_COMMENTS_LISTING = "incremental sync with comments, nothing changed, hourly full listing"
+INC_COMMENTS_CHANGED = "incremental sync with comments, 1% of comments edited"
+INC_RELABELLED = "incremental sync, hourly full listing, labels of 1% of pages changed without a new version"
+INCREMENTAL = (
+    INC_UNCHANGED,
+    INC_LISTING,
+    INC_CHANGED,
+    INC_COMMENTS_UNCHANGED,
+    INC_COMMENTS_LISTING,
+    INC_COMMENTS_CHANGED,
+    INC_RELABELLED,
+)
 PEER_LOAD = "load pages"
 PEER_LABELS = {
     "langchain": "LangChain ConfluenceLoader (include_restricted_content=True)",
@@ -60,7 +74,7 @@ class Run:
         """Documents produced per second, for full syncs and peer loads (not incremental runs)."""
         if not self.ok or not self.seconds or not self.documents:
             return None
-        if self.scenario in (INC_UNCHANGED, INC_LISTING, INC_CHANGED):
+        if self.scenario in INCREMENTAL:
             return None
         return self.documents / self.seconds
 

@@ -33,8 +33,13 @@ from bench.operator_scale import run_scale
 from bench.proc import PYTHON, REPO, Service, http_json, run_measured
 from bench.results import (
     FULL,
+    FULL_COMMENTS,
     INC_CHANGED,
+    INC_COMMENTS_CHANGED,
+    INC_COMMENTS_LISTING,
+    INC_COMMENTS_UNCHANGED,
     INC_LISTING,
+    INC_RELABELLED,
     INC_UNCHANGED,
     OURS,
     PAGES,
@@ -141,11 +146,48 @@ def _after(report: dict[str, Any]) -> list[str]:
     return args
 
 
-def _datasource_file(path: Path, endpoint: str, *, blogposts: bool, attachments: bool) -> Path:
+def _datasource_file(path: Path, endpoint: str, *, blogposts: bool, attachments: bool, comments: bool = False) -> Path:
     from bench.ours import datasource_yaml
 
-    path.write_text(datasource_yaml(endpoint, blogposts=blogposts, attachments=attachments))
+    path.write_text(datasource_yaml(endpoint, blogposts=blogposts, attachments=attachments, comments=comments))
     return path
+
+
+def _due(report: dict[str, Any]) -> list[str]:
+    """`_after(report)` without the recorded listing: the run that lists every id (prune interval due)."""
+    return [a for a in _after(report) if a not in ("--last-prune", report.get("lastPruneTime"))]
+
+
+def _incremental_chain(
+    sr: SizeRun, ours: list[str], index: str, ds: Path, rep: dict[str, Any], *, comments: bool
+) -> list[Run]:
+    """After a full run (`rep`): unchanged, unchanged with the hourly listing, then after edits (1% of the pages,
+    or of the comments); without comments also the hourly listing after labels changed without new versions."""
+    unchanged, listing, edited = (
+        (INC_COMMENTS_UNCHANGED, INC_COMMENTS_LISTING, INC_COMMENTS_CHANGED)
+        if comments
+        else (INC_UNCHANGED, INC_LISTING, INC_CHANGED)
+    )
+    base = [*ours, "--index", index]
+    runs: list[Run] = []
+    run, rep = sr.measure(OURS, unchanged, [*base, *_after(rep), str(ds)], OURS_TIMEOUT_S)
+    runs.append(run)
+    # The same run when the prune interval is due (or the count did not add up): every id is listed.
+    run, rep = sr.measure(OURS, listing, [*base, *_due(rep), str(ds)], OURS_TIMEOUT_S)
+    run.note = f"listed every id: {rep.get('pruneReason')}"
+    runs.append(run)
+    what = "comments" if comments else "pages"
+    changed = http_json(f"{sr.admin}/{'change-comments' if comments else 'change'}?fraction=0.01", "POST")
+    run, rep = sr.measure(OURS, edited, [*base, *_after(rep), str(ds)], OURS_TIMEOUT_S)
+    run.note = f"{changed['changed']} {what} edited"
+    runs.append(run)
+    if not comments:
+        relabelled = http_json(f"{sr.admin}/relabel?fraction=0.01", "POST")
+        run, rep = sr.measure(OURS, INC_RELABELLED, [*base, *_due(rep), str(ds)], OURS_TIMEOUT_S)
+        fetched = (run.counts or {}).get("pages")
+        run.note = f"{relabelled['changed']} pages relabelled, {fetched} fetched again"
+        runs.append(run)
+    return runs
 
 
 def run_size(
@@ -175,23 +217,16 @@ def run_size(
         run, rep = sr.measure(OURS, FULL, [*cli, "--index", "bench_full", str(ds_full)], OURS_TIMEOUT_S)
         runs.append(run)
         if run.ok:
-            run, rep = sr.measure(
-                OURS, INC_UNCHANGED, [*ours, "--index", "bench_full", *_after(rep), str(ds_full)], OURS_TIMEOUT_S
-            )
-            runs.append(run)
-            # The same run when the prune interval is due (or the count did not add up): every id is listed.
-            due = [a for a in _after(rep) if a not in ("--last-prune", rep.get("lastPruneTime"))]
-            run, rep = sr.measure(
-                OURS, INC_LISTING, [*ours, "--index", "bench_full", *due, str(ds_full)], OURS_TIMEOUT_S
-            )
-            run.note = f"listed every id: {rep.get('pruneReason')}"
-            runs.append(run)
-            changed = http_json(f"{sr.admin}/change?fraction=0.01", "POST")
-            run, _ = sr.measure(
-                OURS, INC_CHANGED, [*ours, "--index", "bench_full", *_after(rep), str(ds_full)], OURS_TIMEOUT_S
-            )
-            run.note = f"{changed['changed']} pages edited"
-            runs.append(run)
+            runs += _incremental_chain(sr, ours, "bench_full", ds_full, rep, comments=False)
+        # The same Datasource with comments on, in an index of its own.
+        ds_comments = _datasource_file(
+            workdir / "datasource-comments.yaml", sr.endpoint, blogposts=True, attachments=True, comments=True
+        )
+        cmd = [*cli, "--index", "bench_comments", str(ds_comments)]
+        run, rep = sr.measure(OURS, FULL_COMMENTS, cmd, OURS_TIMEOUT_S)
+        runs.append(run)
+        if run.ok:
+            runs += _incremental_chain(sr, ours, "bench_comments", ds_comments, rep, comments=True)
         run, _ = sr.measure(OURS, PAGES, [*cli, "--index", "bench_pages", str(ds_pages)], OURS_TIMEOUT_S)
         runs.append(run)
         run, _ = sr.measure(OURS, PAGES_NOSINK, [*ours, "--no-sink", str(ds_pages)], OURS_TIMEOUT_S)

@@ -9,6 +9,8 @@ requests) answers:
 - ``GET /requests``: Confluence requests served so far (``count``, ``by_kind``);
 - ``POST /reset``: forget them;
 - ``POST /change?fraction=0.01``: edit that share of the pages now (new version, new body);
+- ``POST /change-comments?fraction=0.01``: edit that share of the comments now;
+- ``POST /relabel?fraction=0.01``: add a label to that share of the pages, without a new version;
 - ``POST /latency?ms=50``: change the per-request latency.
 
 LangChain's default ``include_restricted_content=False`` asks ``GET /rest/api/content/{id}/restriction/byOperation``
@@ -31,7 +33,7 @@ from collections.abc import Sequence
 from aiohttp import web
 from tests.emulators.confluence import ConfluenceEmulator, ConfluenceState, RequestRecord
 
-from bench.space import SeededSpace, change_pages, seed_space
+from bench.space import SeededSpace, change_comments, change_pages, relabel_pages, seed_space
 
 
 def request_kind(record: RequestRecord) -> str:
@@ -50,6 +52,8 @@ def request_kind(record: RequestRecord) -> str:
             return "search (bodies)"
         if "type in (attachment)" in cql or "type = attachment" in cql:
             return "search (changed attachments)" if "lastmodified" in cql else "search (attachments)"
+        if "type = comment" in cql and "lastmodified" not in cql and "type in" not in cql:
+            return "search (comment ids)"
         if "lastmodified" in cql:
             return "search (changed)"
         return "search (ids)"
@@ -85,6 +89,18 @@ def build_admin(emulator: ConfluenceEmulator, space: SeededSpace) -> web.Applica
             changed = change_pages(state, space, fraction)
         return web.json_response({"changed": len(changed), "ids": changed})
 
+    async def change_comments_now(request: web.Request) -> web.Response:
+        fraction = float(request.query.get("fraction", "0.01"))
+        with state.lock:
+            changed = change_comments(state, space, fraction)
+        return web.json_response({"changed": len(changed), "ids": changed})
+
+    async def relabel(request: web.Request) -> web.Response:
+        fraction = float(request.query.get("fraction", "0.01"))
+        with state.lock:
+            changed = relabel_pages(state, space, fraction)
+        return web.json_response({"changed": len(changed), "ids": changed})
+
     async def latency(request: web.Request) -> web.Response:
         with state.lock:
             state.latency_s = float(request.query.get("ms", "0")) / 1000
@@ -99,6 +115,8 @@ def build_admin(emulator: ConfluenceEmulator, space: SeededSpace) -> web.Applica
             web.get("/requests", requests),
             web.post("/reset", reset),
             web.post("/change", change),
+            web.post("/change-comments", change_comments_now),
+            web.post("/relabel", relabel),
             web.post("/latency", latency),
             web.get("/summary", summary),
         ]

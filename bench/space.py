@@ -2,8 +2,10 @@
 
 Pages carry storage-format bodies of a few KB like real wiki pages (headings, paragraphs with links, mentions and
 formatting, lists, tables, a code macro, info panels, task lists), arranged in a page tree; about 5 % as many blog
-posts as pages, and about one small attachment (text, Markdown, CSV, Word) per 100 pages. All dates lie in the past
-(at least two days ago) so that an incremental sync started later sees only what :func:`change_pages` touches.
+posts as pages, about one small attachment (text, Markdown, CSV, Word) per 100 pages, and comments on about a third
+of the pages (footer comments, some replies, some inline comments). All dates lie in the past (at least two days
+ago) so that an incremental sync started later sees only what :func:`change_pages`, :func:`change_comments` and
+:func:`relabel_pages` touch.
 """
 
 from __future__ import annotations
@@ -19,154 +21,13 @@ from typing import Any
 
 from tests.emulators.confluence import ConfluenceState, User
 
+from bench.words import WORDS as _WORDS
+
 SPACE_KEY = "BENCH"
 SPACE_NAME = "Benchmark Engineering Wiki"
 EMAIL = "bench@example.com"
 TOKEN = "bench-api-token"
 
-_WORDS = [
-    "service",
-    "deployment",
-    "cluster",
-    "latency",
-    "request",
-    "queue",
-    "worker",
-    "database",
-    "index",
-    "replica",
-    "shard",
-    "backup",
-    "restore",
-    "pipeline",
-    "release",
-    "canary",
-    "rollout",
-    "rollback",
-    "incident",
-    "alert",
-    "dashboard",
-    "metric",
-    "trace",
-    "log",
-    "retention",
-    "quota",
-    "tenant",
-    "customer",
-    "billing",
-    "invoice",
-    "payment",
-    "order",
-    "catalogue",
-    "search",
-    "ranking",
-    "cache",
-    "eviction",
-    "timeout",
-    "retry",
-    "backoff",
-    "circuit",
-    "breaker",
-    "gateway",
-    "proxy",
-    "ingress",
-    "certificate",
-    "rotation",
-    "secret",
-    "token",
-    "permission",
-    "role",
-    "audit",
-    "schema",
-    "migration",
-    "column",
-    "table",
-    "partition",
-    "vacuum",
-    "snapshot",
-    "consistency",
-    "availability",
-    "durability",
-    "throughput",
-    "capacity",
-    "forecast",
-    "budget",
-    "roadmap",
-    "milestone",
-    "owner",
-    "review",
-    "approval",
-    "checklist",
-    "runbook",
-    "escalation",
-    "on-call",
-    "handover",
-    "postmortem",
-    "action",
-    "item",
-    "follow-up",
-    "decision",
-    "record",
-    "architecture",
-    "component",
-    "interface",
-    "contract",
-    "version",
-    "compatibility",
-    "deprecation",
-    "feature",
-    "flag",
-    "experiment",
-    "cohort",
-    "funnel",
-    "conversion",
-    "onboarding",
-    "account",
-    "the",
-    "a",
-    "of",
-    "to",
-    "and",
-    "in",
-    "for",
-    "with",
-    "on",
-    "is",
-    "are",
-    "be",
-    "by",
-    "this",
-    "that",
-    "from",
-    "as",
-    "it",
-    "we",
-    "our",
-    "when",
-    "after",
-    "before",
-    "each",
-    "every",
-    "should",
-    "must",
-    "can",
-    "will",
-    "may",
-    "not",
-    "only",
-    "also",
-    "then",
-    "than",
-    "more",
-    "less",
-    "new",
-    "old",
-    "first",
-    "last",
-    "next",
-    "previous",
-    "current",
-]
 _LANGUAGES = ("python", "bash", "sql", "yaml", "json", "go")
 _CODE = {
     "python": "def handle(event: dict) -> None:\n    order = parse(event)\n    if order.total > LIMIT:\n"
@@ -206,6 +67,7 @@ class SeededSpace:
     pages: list[str] = field(default_factory=list)
     blogposts: list[str] = field(default_factory=list)
     attachments: list[str] = field(default_factory=list)
+    comments: list[str] = field(default_factory=list)
     body_bytes: int = 0
 
     def summary(self) -> dict[str, int]:
@@ -214,6 +76,7 @@ class SeededSpace:
             "pages": len(self.pages),
             "blogposts": len(self.blogposts),
             "attachments": len(self.attachments),
+            "comments": len(self.comments),
             "avg_body_bytes": round(self.body_bytes / items) if items else 0,
         }
 
@@ -331,6 +194,7 @@ def seed_space(
     seed: int = 42,
     blogpost_ratio: float = 0.05,
     pages_per_attachment: int = 100,
+    comment_share: float = 0.35,
     now: datetime | None = None,
 ) -> SeededSpace:
     """Create space BENCH with `pages` pages, blog posts and attachments, and the Cloud credentials."""
@@ -394,7 +258,48 @@ def seed_space(
         for att_id in out.attachments:
             att = state.get(att_id)
             att.created = att.when = newest
+    _seed_comments(state, out, writer, users, newest, comment_share)
     return out
+
+
+def _seed_comments(
+    state: ConfluenceState, out: SeededSpace, writer: _Writer, users: Sequence[User], at: datetime, share: float
+) -> None:
+    """On `share` of the pages: one to three footer comments, a reply to some, an inline comment on some."""
+    rng = writer.rng
+    for page in out.pages:
+        if rng.random() >= share:
+            continue
+        for _ in range(rng.randint(1, 3)):
+            author = rng.choice(users)
+            first = state.add_comment(page, f"<p>{writer.inline()}</p>", author=author, created=at)
+            out.comments.append(first)
+            if rng.random() < 0.3:
+                reply = state.add_comment(page, f"<p>{writer.sentence()}</p>", reply_to=first, created=at)
+                out.comments.append(reply)
+        if rng.random() < 0.2:
+            inline = state.add_comment(
+                page, f"<p>{writer.sentence()}</p>", location="inline", selection=writer.words(3), created=at
+            )
+            out.comments.append(inline)
+
+
+def change_comments(state: ConfluenceState, space: SeededSpace, fraction: float, *, seed: int = 11) -> list[str]:
+    """Edit `fraction` of the comments (new body, new version, modified now); returns their ids."""
+    rng = random.Random(seed)
+    chosen = rng.sample(space.comments, max(1, round(len(space.comments) * fraction))) if space.comments else []
+    for cid in chosen:
+        state.update_comment(cid, f"<p>Edited comment {rng.random():.6f}</p>")
+    return chosen
+
+
+def relabel_pages(state: ConfluenceState, space: SeededSpace, fraction: float, *, seed: int = 13) -> list[str]:
+    """Add a label to `fraction` of the pages as the label dialog does: no new version, `lastmodified` unchanged."""
+    rng = random.Random(seed)
+    chosen = rng.sample(space.pages, max(1, round(len(space.pages) * fraction)))
+    for pid in chosen:
+        state.add_labels(pid, "reviewed")
+    return chosen
 
 
 def change_pages(state: ConfluenceState, space: SeededSpace, fraction: float, *, seed: int = 7) -> list[str]:
@@ -410,7 +315,7 @@ def change_pages(state: ConfluenceState, space: SeededSpace, fraction: float, *,
 
 
 def datasource_body(
-    ns: str, name: str, endpoint: str, *, blogposts: bool = False, attachments: bool = False
+    ns: str, name: str, endpoint: str, *, blogposts: bool = False, attachments: bool = False, comments: bool = False
 ) -> dict[str, Any]:
     """The Datasource every benchmark syncs: the generated space, read by the benchmark account."""
     return {
@@ -430,6 +335,7 @@ def datasource_body(
                     "space": SPACE_KEY,
                     "enable_blogposts": blogposts,
                     "enable_attachments": attachments,
+                    "enable_comments": comments,
                 },
             },
             "sync": {"enabled": True, "interval": "1h"},

@@ -7,10 +7,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from coco_operator.confluence.items import attachment_media_type, attachment_size, storage_of
+from coco_operator.confluence.items import (
+    TREE_TYPES,
+    attachment_media_type,
+    attachment_size,
+    breadcrumbs,
+    labels_of,
+    metadata_fingerprint,
+    storage_of,
+)
 from coco_operator.confluence.storage_text import storage_to_text
 
-DOCUMENT_TYPES = ("page", "blogpost", "attachment")
+DOCUMENT_TYPES = ("page", "blogpost", "attachment", "comment", *TREE_TYPES)
+# Types a content listing may bring back, and the document type each becomes.
+CONTENT_TYPES = {"page": "page", "blogpost": "blogpost", **{t: t for t in TREE_TYPES}}
 
 
 @dataclass(frozen=True)
@@ -35,11 +45,6 @@ def _user(u: dict[str, Any] | None) -> dict[str, str] | None:
     return {"avatar": "", "username": str(name), "userid": str(userid)}
 
 
-def _labels(item: dict[str, Any]) -> list[str]:
-    labels = ((item.get("metadata") or {}).get("labels") or {}).get("results") or []
-    return [str(label["name"]) for label in labels if label.get("name")]
-
-
 def _web_url(item: dict[str, Any], ctx: MappingContext) -> str:
     webui = (item.get("_links") or {}).get("webui") or ""
     if webui.startswith(("http://", "https://")):
@@ -52,7 +57,6 @@ def _common(item: dict[str, Any], ctx: MappingContext, doc_type: str) -> dict[st
     history = item.get("history") or {}
     creator = _user(history.get("createdBy"))
     editor = _user(version.get("by"))
-    ancestors = [str(a.get("title", "")) for a in item.get("ancestors") or [] if a.get("title")]
     content_id = str(item["id"])
     return {
         "id": document_id(ctx.datasource_id, content_id),
@@ -61,8 +65,8 @@ def _common(item: dict[str, Any], ctx: MappingContext, doc_type: str) -> dict[st
         "title": str(item.get("title") or ""),
         "url": _web_url(item, ctx),
         "category": ctx.space_name,
-        "categories": ancestors,
-        "tags": _labels(item),
+        "categories": breadcrumbs(item),
+        "tags": labels_of(item),
         "owner": creator,
         "last_updated_by": {"user": editor, "timestamp": version.get("when")} if editor else None,
         "created": history.get("createdDate") or version.get("when"),
@@ -73,6 +77,7 @@ def _common(item: dict[str, Any], ctx: MappingContext, doc_type: str) -> dict[st
             "space_name": ctx.space_name,
             "version": version.get("number"),
             "status": item.get("status", "current"),
+            "fingerprint": metadata_fingerprint(item),
         },
     }
 
@@ -88,6 +93,12 @@ def remember_users(item: dict[str, Any], users: dict[str, str]) -> None:
                 users[str(u[key])] = str(name)
 
 
+def content_type(item: Mapping[str, Any]) -> str | None:
+    """The document type of an item a content listing brought back, or None for a type this operator does not
+    index (skipped with the reason, never a failed run)."""
+    return CONTENT_TYPES.get(str(item.get("type") or "page"))
+
+
 def content_document(
     item: dict[str, Any],
     ctx: MappingContext,
@@ -95,12 +106,36 @@ def content_document(
     users: Mapping[str, str] | None = None,
     text: str | None = None,
 ) -> dict[str, Any]:
-    """A page or blog post; `text` is its body as text if already converted (by a worker process)."""
-    doc_type = "blogpost" if item.get("type") == "blogpost" else "page"
-    doc = _common(item, ctx, doc_type)
+    """A page, blog post or tree item; `text` is its body as text if already converted (by a worker process).
+
+    Folders, whiteboards, databases and smart links have no storage body: their document is title and type.
+    """
+    doc = _common(item, ctx, content_type(item) or "page")
     content = storage_to_text(storage_of(item), users=users) if text is None else text
     doc["content"] = content
     doc["size"] = len(content.encode())
+    return doc
+
+
+def comment_document(item: dict[str, Any], ctx: MappingContext, text: str) -> dict[str, Any]:
+    """A footer or inline comment (or a reply): its own document, under its page's breadcrumbs and the page."""
+    doc = _common(item, ctx, "comment")
+    container = item.get("container") or {}
+    extensions = item.get("extensions") or {}
+    answers = [a for a in item.get("ancestors") or [] if isinstance(a, dict) and a.get("id")]
+    inline = extensions.get("inlineProperties") or {}
+    doc["content"] = text
+    doc["size"] = len(text.encode())
+    doc["metadata"].update(
+        {
+            "container_id": str(container.get("id", "")),
+            "container_type": str(container.get("type", "")),
+            "location": str(extensions.get("location") or "footer"),
+            "reply_to": str(answers[-1]["id"]) if answers else None,
+            "resolution": (extensions.get("resolution") or {}).get("status"),
+            "selection": inline.get("originalSelection") or None,
+        }
+    )
     return doc
 
 
@@ -108,8 +143,6 @@ def attachment_document(item: dict[str, Any], text: str | None, ctx: MappingCont
     """An attachment: text when it could be extracted, else metadata only."""
     doc = _common(item, ctx, "attachment")
     container = item.get("container") or {}
-    if container.get("title"):
-        doc["categories"] = [*doc["categories"], str(container["title"])]
     doc["content"] = text or ""
     doc["size"] = attachment_size(item)
     doc["metadata"].update(

@@ -127,8 +127,9 @@ def run_succeeded(status: DatasourceStatus, *, generation: int | None, now: date
     duration = (now - run.started).total_seconds()
     c = run.counts
     kind = "incremental" if run.incremental else "full"
+    indexed = c.pages + c.blogposts + c.attachments + c.comments + c.treeItems
     message = (
-        f"Synced space {run.space}: {c.pages + c.blogposts + c.attachments} indexed, {c.deleted} deleted ({kind} "
+        f"Synced space {run.space}: {indexed} indexed, {c.deleted} deleted ({kind} "
         f"sync in {format_duration(duration)}); {run.documents if run.documents is not None else '?'} documents in "
         f"index {run.index}"
     )

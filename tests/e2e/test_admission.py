@@ -44,9 +44,11 @@ def test_inline_token_refused_with_advice(kube: Kube, ns: str) -> None:
         ("endpoint", "not a url", "spec.connector.config.endpoint"),
         ("space", "DO CS", "spec.connector.config.space"),
         ("space", 'DOCS" OR space = "X', "spec.connector.config.space"),
+        ("exclude_labels", ["two words"], "spec.connector.config.exclude_labels[0]"),
+        ("exclude_labels", [f"l{i}" for i in range(51)], "spec.connector.config.exclude_labels"),
     ],
 )
-def test_bad_config_refused(kube: Kube, ns: str, field: str, value: str, expect: str) -> None:
+def test_bad_config_refused(kube: Kube, ns: str, field: str, value: object, expect: str) -> None:
     obj = datasource(ns, "cfg", "https://x.atlassian.net/wiki", "DOCS")
     obj["spec"]["connector"]["config"][field] = value
     assert expect in _refused(kube, obj)

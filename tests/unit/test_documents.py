@@ -2,7 +2,15 @@ from __future__ import annotations
 
 import re
 
-from coco_operator.documents import MappingContext, attachment_document, content_document, document_id
+from coco_operator.confluence.items import metadata_fingerprint
+from coco_operator.documents import (
+    MappingContext,
+    attachment_document,
+    comment_document,
+    content_document,
+    content_type,
+    document_id,
+)
 
 CTX = MappingContext(
     datasource_id="docs/eng-wiki",
@@ -82,3 +90,38 @@ def test_attachment_metadata_only_and_with_text() -> None:
     assert doc["categories"] == ["Install guide"]
     text_doc = attachment_document(dict(att, title="notes.txt"), "hello", CTX)
     assert text_doc["content"] == "hello" and text_doc["metadata"]["indexed_text"] is True
+
+
+def test_comment_maps_to_its_own_document_under_its_page() -> None:
+    comment = {
+        "id": "70001",
+        "type": "comment",
+        "status": "current",
+        "title": "Re: Install guide",
+        "history": {"createdBy": {"accountId": "c1", "displayName": "Carol"}},
+        "version": {"number": 2, "when": "2026-11-02T10:00:00.000Z", "by": {"accountId": "c1", "displayName": "Carol"}},
+        "ancestors": [{"id": "70000", "type": "comment", "title": "Re: Install guide"}],
+        "container": {"id": "65538", "type": "page", "title": "Install guide", "ancestors": PAGE["ancestors"]},
+        "extensions": {
+            "location": "inline",
+            "inlineProperties": {"originalSelection": "installer", "markerRef": "m1"},
+            "resolution": {"status": "open"},
+        },
+        "_links": {"webui": "/spaces/DOCS/pages/65538/Install+guide?focusedCommentId=70001#comment-70001"},
+    }
+    doc = comment_document(comment, CTX, "Does this still work?")
+    assert doc["type"] == "comment" and doc["content"] == "Does this still work?"
+    assert doc["categories"] == ["Home", "Guides", "Install guide"] and doc["category"] == "Engineering Docs"
+    assert doc["url"].endswith("focusedCommentId=70001#comment-70001") and doc["owner"]["username"] == "Carol"
+    meta = doc["metadata"]
+    assert (meta["container_id"], meta["container_type"], meta["location"]) == ("65538", "page", "inline")
+    assert (meta["reply_to"], meta["resolution"], meta["selection"]) == ("70000", "open", "installer")
+    assert meta["fingerprint"] == metadata_fingerprint(comment)
+
+
+def test_tree_items_and_unknown_types() -> None:
+    folder = dict(PAGE, type="folder", title="Runbooks", body={}, ancestors=[])
+    doc = content_document(folder, CTX)
+    assert doc["type"] == "folder" and doc["content"] == "" and doc["size"] == 0 and doc["title"] == "Runbooks"
+    assert content_type(dict(PAGE, type="embed")) == "embed" and content_type(dict(PAGE, type="slide")) is None
+    assert content_type({"id": "1"}) == "page"

@@ -8,7 +8,7 @@ import pytest
 
 from coco_operator.confluence.source import Changed
 from coco_operator.documents import document_id
-from coco_operator.sync.plan import Listing, Plan, large, plan, prune_reason, stale, unchanged, wanted
+from coco_operator.sync.plan import Listed, Listing, Plan, large, plan, prune_reason, stale, unchanged, wanted
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 RECENT = Listing(last_prune=NOW - timedelta(minutes=10), total=100)
@@ -104,6 +104,26 @@ def test_wanted_with_a_listing_adds_what_the_index_lacks_and_drops_what_is_gone(
     assert wanted(DS, changed=changed, indexed=indexed, current=current) == ["1", "5"]
 
 
+def test_wanted_with_metadata_adds_what_changed_without_a_new_version() -> None:
+    indexed = {did("1"): 1, did("2"): 1, did("3"): 4}
+    fingerprints = {did("1"): "aaa", did("2"): "bbb", did("3"): None}  # 3 was indexed before fingerprints
+    listed = {"1": Listed(1, "aaa"), "2": Listed(1, "new"), "3": Listed(4, "ccc"), "4": Listed(2, "ddd")}
+    got = wanted(DS, changed={}, indexed=indexed, current=set(listed), listed=listed, fingerprints=fingerprints)
+    assert got == ["2", "3", "4"]
+    # A version the window missed is caught by the listing too.
+    assert wanted(
+        DS, changed={}, indexed=indexed, current={"1"}, listed={"1": Listed(2, "aaa")}, fingerprints=fingerprints
+    ) == ["1"]
+
+
+def test_wanted_leaves_comments_of_the_window_to_their_phase() -> None:
+    changed = {
+        "1": Changed(version=2, created=None, current=True),
+        "7": Changed(version=1, created=None, current=True, type="comment"),
+    }
+    assert wanted(DS, changed=changed, indexed={}, current=None, types=["page"]) == ["1"]
+
+
 def test_stale_with_and_without_a_complete_listing() -> None:
     changed = {
         "3": Changed(version=1, created=None, current=False),
@@ -126,6 +146,9 @@ def test_unchanged_only_in_incremental_runs() -> None:
     assert unchanged(True, indexed, did("a"), 3)
     assert not unchanged(True, indexed, did("a"), 4) and not unchanged(True, indexed, did("b"), 3)
     assert not unchanged(False, indexed, did("a"), 3)  # a full run re-indexes everything
+    fingerprints = {did("a"): "f1"}
+    assert unchanged(True, indexed, did("a"), 3, fingerprints=fingerprints, fingerprint="f1")
+    assert not unchanged(True, indexed, did("a"), 3, fingerprints=fingerprints, fingerprint="f2")
 
 
 def test_large_runs_use_text_workers() -> None:

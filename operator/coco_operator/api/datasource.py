@@ -19,6 +19,9 @@ GO_DURATION_PATTERN = r"^([0-9]+([.][0-9]+)?(ns|us|µs|ms|s|m|h))+$"
 MIN_INTERVAL = "10s"
 # A global space key is letters and digits; a personal space key is `~` followed by a username or account id.
 SPACE_KEY_PATTERN = r"^([A-Za-z0-9]+|~[A-Za-z0-9._@:-]+)$"
+# Confluence labels have no white space (the editor splits on it) and no commas; everything else is quoted in CQL.
+LABEL_PATTERN = r"^[^\s,]+$"
+MAX_EXCLUDE_LABELS = 50
 INDEX_UID_PATTERN = r"^[A-Za-z0-9_-]+$"
 
 CLOUD_NEEDS_USERNAME = (
@@ -107,6 +110,23 @@ class ConfluenceConfig(ApiModel):
     )
     enable_blogposts: bool = Field(default=False, description="Also index the space's blog posts.")
     enable_attachments: bool = Field(default=False, description="Also index the space's attachments.")
+    enable_comments: bool = Field(
+        default=False,
+        description="Also index footer and inline comments (replies included) of the indexed pages and blog posts, "
+        "each as its own document of type comment that links to the comment.",
+    )
+    enable_tree_items: bool = Field(
+        default=False,
+        description="Confluence Cloud: also index folders, whiteboards, databases and smart links as documents "
+        "(title and type; they have no text). Pages below them have their titles in categories either way.",
+    )
+    exclude_labels: list[str] = Field(
+        default_factory=list,
+        description="Labels that keep an item out of the index: content with any of them is not indexed, and an "
+        "item that gains one is removed on a later run. Comments and attachments follow their page.",
+        max_length=MAX_EXCLUDE_LABELS,
+        json_schema_extra={"items": {"type": "string", "pattern": LABEL_PATTERN, "maxLength": 255, "minLength": 1}},
+    )
     spaces: list[str] = Field(
         default_factory=list,
         description="More space keys to index with the same settings (in addition to space).",
@@ -134,6 +154,22 @@ class ConfluenceConfig(ApiModel):
 
     def all_spaces(self) -> list[str]:
         return list(dict.fromkeys([self.space, *self.spaces]))
+
+    @field_validator("exclude_labels")
+    @classmethod
+    def _plain_labels(cls, value: list[str]) -> list[str]:
+        # Confluence stores labels in lower case; the items of the schema above, for what is validated without an
+        # API server.
+        out: list[str] = []
+        for label in value:
+            if not label or len(label) > 255 or not re.match(LABEL_PATTERN, label):
+                raise ValueError(
+                    f"connector.config.exclude_labels: {label!r} is not a Confluence label (no spaces or commas, "
+                    "1 to 255 characters)"
+                )
+            if label.lower() not in out:
+                out.append(label.lower())
+        return out
 
     @field_validator("cql")
     @classmethod
@@ -225,6 +261,10 @@ class SyncCounts(ApiModel):
     pages: int = Field(default=0, description="Pages indexed.")
     blogposts: int = Field(default=0, description="Blog posts indexed.")
     attachments: int = Field(default=0, description="Attachments indexed.")
+    comments: int = Field(default=0, description="Comments indexed (enable_comments).")
+    treeItems: int = Field(
+        default=0, description="Folders, whiteboards, databases and smart links indexed (enable_tree_items)."
+    )
     deleted: int = Field(default=0, description="Documents removed from the index.")
     skipped: int = Field(default=0, description="Items skipped (e.g. attachments too large).")
     dropped: int = Field(default=0, description="Documents left out by spec.enrichment (exclude or a webhook).")

@@ -203,8 +203,8 @@ def _print_result(args: argparse.Namespace, target: Target, result: SyncResult) 
     state = "succeeded" if result.succeeded else f"FAILED ({result.error.reason if result.error else None})"
     print(f"sync of {target.key} {state} in {format_duration(result.duration_s)}")
     print(
-        f"  pages {c.pages}, blog posts {c.blogposts}, attachments {c.attachments}, deleted {c.deleted}, "
-        f"skipped {c.skipped}"
+        f"  pages {c.pages}, blog posts {c.blogposts}, attachments {c.attachments}, comments {c.comments}, "
+        f"tree items {c.treeItems}, deleted {c.deleted}, skipped {c.skipped}"
     )
     print(
         f"  {result.documents if result.documents is not None else '?'} documents in index {target.index}; "

@@ -14,12 +14,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from coco_operator.confluence.client import ConfluenceClient, cql_quote
+from coco_operator.confluence.scope import Scope
 from coco_operator.errors import ConfluenceUnavailableError, SpaceNotFoundError, SyncError
 from coco_operator.times import parse_time
 
 # Fields a document needs, all in the body fetch so no per-item request is needed.
 CONTENT_EXPAND = "body.storage,version,space,history,ancestors,metadata.labels"
-ATTACHMENT_EXPAND = "version,space,history,container,metadata.labels,extensions"
+# A comment's `ancestors` are the comments it answers; its page's breadcrumbs come with its container.
+COMMENT_EXPAND = "body.storage,version,space,history,ancestors,metadata.labels,extensions,container.ancestors"
+ATTACHMENT_EXPAND = "version,space,history,container.ancestors,metadata.labels,extensions"
+# What a listing needs to tell whether an indexed document is still up to date, without bodies: the version, and
+# the metadata Confluence changes without one (labels, moves, titles of ancestors). Title comes with every item.
+METADATA_EXPAND = "version,ancestors,metadata.labels"
+COMMENT_METADATA_EXPAND = "version,metadata.labels,container.ancestors"
 # Ask for more than any server gives; the answer's `limit` is the real page size.
 ID_PAGE_LIMIT = 1000
 VERSION_PAGE_LIMIT = 200
@@ -40,6 +47,7 @@ class Changed:
     version: int | None
     created: datetime | None
     current: bool  # False: archived (or otherwise no longer current) since the last run
+    type: str = "page"
 
 
 def cql_date(when: datetime) -> str:
@@ -55,11 +63,15 @@ class ConfluenceSource:
         *,
         cql_filter: str | None = None,
         concurrency: int = 4,
+        exclude_labels: Sequence[str] = (),
     ) -> None:
         self.client = client
         self.spaces = list(dict.fromkeys(spaces))
         self.cql_filter = cql_filter
         self.concurrency = max(1, concurrency)
+        self.content_scope = Scope(
+            tuple(self.spaces), cql_filter, tuple(label.lower() for label in exclude_labels), cloud=client.site.cloud
+        )
 
     async def space_infos(self) -> dict[str, SpaceInfo]:
         out = {}
@@ -76,14 +88,8 @@ class ConfluenceSource:
         return out
 
     def scope(self, types: Iterable[str]) -> str:
-        """The CQL for this Datasource's content. Every user value is quoted; the filter is validated upstream."""
-        keys = ", ".join(cql_quote(k) for k in self.spaces)
-        space = f"space = {cql_quote(self.spaces[0])}" if len(self.spaces) == 1 else f"space in ({keys})"
-        type_list = ", ".join(types)
-        cql = f"{space} AND type in ({type_list})"
-        if self.cql_filter:
-            cql += f" AND ({self.cql_filter})"
-        return cql
+        """The CQL for this Datasource's content (`scope.Scope`)."""
+        return self.content_scope.cql(types)
 
     async def list_current(self, types: Iterable[str], into: dict[str, str] | None = None) -> AsyncIterator[str]:
         """Ids of current content, as each page of the listing arrives, each once; also kept in `into` (id -> type).
@@ -98,10 +104,26 @@ class ConfluenceSource:
                 out[cid] = str(item.get("type", "page"))
                 yield cid
 
+    async def list_items(self, types: Iterable[str], expand: str) -> AsyncIterator[dict[str, Any]]:
+        """Current items of `types` with `expand`, each once: a complete listing that carries metadata.
+
+        Expansions make servers cap pages lower (Data Center: 200 instead of 1000; Cloud keeps 1000 without bodies).
+        """
+        seen: set[str] = set()
+        cql = self.scope(types) + " order by id"
+        async for item in self.client.paginate(
+            "/content/search", {"cql": cql, "expand": expand, "limit": ID_PAGE_LIMIT}
+        ):
+            cid = str(item.get("id"))
+            if cid in seen or item.get("status", "current") != "current":
+                continue
+            seen.add(cid)
+            yield item
+
     async def changed_since(self, types: Iterable[str], since: datetime) -> dict[str, Changed]:
         """Content modified at or after `since`: id -> version, creation time and whether it is still current."""
         out: dict[str, Changed] = {}
-        cql = f"{self.scope(types)} AND lastmodified >= {cql_quote(cql_date(since))} order by id"
+        cql = self.content_scope.where(types, f"lastmodified >= {cql_quote(cql_date(since))}") + " order by id"
         params = {"cql": cql, "expand": "version,history", "limit": VERSION_PAGE_LIMIT}
         async for item in self.client.paginate("/content/search", params):
             out[str(item["id"])] = changed_item(item)
@@ -123,7 +145,7 @@ class ConfluenceSource:
         total = page.get("totalSize")
         return total if isinstance(total, int) and not isinstance(total, bool) and total >= 0 else None
 
-    async def _fetch_batch(self, ids: list[str]) -> list[dict[str, Any]]:
+    async def _fetch_batch(self, ids: list[str], expand: str) -> list[dict[str, Any]]:
         """Bodies of one batch; a 504 (large bodies timing out) splits the batch until single items."""
         cql = f"id in ({', '.join(cql_quote(i) for i in ids)})"
         try:
@@ -131,7 +153,7 @@ class ConfluenceSource:
                 item
                 async for item in self.client.paginate(
                     "/content/search",
-                    {"cql": cql, "expand": CONTENT_EXPAND, "limit": len(ids)},
+                    {"cql": cql, "expand": expand, "limit": len(ids)},
                     fail_fast=GATEWAY_TIMEOUT,
                 )
             ]
@@ -139,9 +161,11 @@ class ConfluenceSource:
             if exc.status_code != 504 or len(ids) == 1:
                 raise
             half = len(ids) // 2
-            return await self._fetch_batch(ids[:half]) + await self._fetch_batch(ids[half:])
+            return await self._fetch_batch(ids[:half], expand) + await self._fetch_batch(ids[half:], expand)
 
-    async def fetch_batches(self, ids: Iterable[str] | AsyncIterable[str]) -> AsyncIterator[list[dict[str, Any]]]:
+    async def fetch_batches(
+        self, ids: Iterable[str] | AsyncIterable[str], expand: str = CONTENT_EXPAND
+    ) -> AsyncIterator[list[dict[str, Any]]]:
         """Full items for `ids`, a batch at a time; each id at most once.
 
         `ids` may still be arriving (a listing in progress): batches start as soon as they are full. Up to
@@ -161,7 +185,7 @@ class ConfluenceSource:
                 if batch is None:
                     exhausted = True
                     return
-                pending.add(asyncio.create_task(self._fetch_batch(batch)))
+                pending.add(asyncio.create_task(self._fetch_batch(batch, expand)))
 
         await refill()
         try:
@@ -189,7 +213,7 @@ class ConfluenceSource:
         needs."""
         cql = self.scope(["attachment"])
         if since is not None:
-            cql += f" AND lastmodified >= {cql_quote(cql_date(since))}"
+            cql = self.content_scope.where(["attachment"], f"lastmodified >= {cql_quote(cql_date(since))}")
         cql += " order by id"
         seen: set[str] = set()
         async for item in self.client.paginate(
@@ -243,4 +267,5 @@ def changed_item(item: dict[str, Any]) -> Changed:
         version=(item.get("version") or {}).get("number"),
         created=created,
         current=item.get("status", "current") == "current",
+        type=str(item.get("type") or "page"),
     )

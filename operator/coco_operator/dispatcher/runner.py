@@ -364,6 +364,6 @@ def record_metrics(key: Key, result: SyncResult, reason: str) -> None:
     metrics.RUNS.labels(ns, name, outcome, Reason.SUCCEEDED if result.succeeded else reason).inc()
     metrics.RUN_DURATION.labels(ns, name).observe(result.duration_s)
     if result.succeeded:
-        for doc_type in ("pages", "blogposts", "attachments"):
+        for doc_type in ("pages", "blogposts", "attachments", "comments", "treeItems"):
             metrics.DOCUMENTS_INDEXED.labels(ns, name, doc_type).inc(getattr(result.counts, doc_type))
         metrics.DOCUMENTS_DELETED.labels(ns, name).inc(result.counts.deleted)

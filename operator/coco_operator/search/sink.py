@@ -208,7 +208,12 @@ class MeiliSink:
 
     async def versions_of(self, datasource_id: str) -> dict[str, int | None]:
         """Every document id this Datasource has in the index, with the Confluence version it was indexed at."""
-        out: dict[str, int | None] = {}
+        return {doc_id: version for doc_id, (version, _) in (await self.indexed_of(datasource_id)).items()}
+
+    async def indexed_of(self, datasource_id: str) -> dict[str, tuple[int | None, str | None]]:
+        """Every document id this Datasource has in the index, with the Confluence version it was indexed at and the
+        fingerprint of the metadata it was indexed with (`metadata.fingerprint`; None before it was recorded)."""
+        out: dict[str, tuple[int | None, str | None]] = {}
         offset = 0
         flt = _filter_eq(DATASOURCE_FIELD, datasource_id)
         while True:
@@ -216,8 +221,12 @@ class MeiliSink:
             page = await self._call("list documents", functools.partial(self._index.get_documents, params))
             for doc in page.results:
                 meta = _doc_field(doc, "metadata") if _has_field(doc, "metadata") else None
-                version = meta.get("version") if isinstance(meta, dict) else None
-                out[str(_doc_field(doc, PRIMARY_KEY))] = version if isinstance(version, int) else None
+                meta = meta if isinstance(meta, dict) else {}
+                version, fingerprint = meta.get("version"), meta.get("fingerprint")
+                out[str(_doc_field(doc, PRIMARY_KEY))] = (
+                    version if isinstance(version, int) else None,
+                    fingerprint if isinstance(fingerprint, str) else None,
+                )
             offset += len(page.results)
             if len(page.results) < ID_PAGE or offset >= page.total:
                 return out

@@ -1,7 +1,8 @@
 """The attachments phase: the scope's attachments (an incremental run without a full listing: the window's),
-downloaded `concurrency` at a time unless the index holds them at this version, their text extracted.
+downloaded `concurrency` at a time unless the index holds them at this version and metadata, their text extracted.
 
-A file that cannot be read is counted and named in status, never fails the run.
+An attachment follows its page or blog post: indexed while the container is (`containers.py`). A file
+that cannot be read is counted and named in status, never fails the run.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from collections.abc import AsyncIterator
 
 from coco_operator.aio import together
 from coco_operator.confluence.extract import extract_text, needs_download, skip_reason
-from coco_operator.confluence.items import attachment_media_type, attachment_size
+from coco_operator.confluence.items import attachment_media_type, attachment_size, metadata_fingerprint
 from coco_operator.documents import attachment_document, document_id
 from coco_operator.errors import AuthenticationError, SyncError
+from coco_operator.sync.containers import follows, indexed_containers
 from coco_operator.sync.plan import unchanged
 from coco_operator.sync.state import Item, Run
 
@@ -21,13 +23,21 @@ from coco_operator.sync.state import Item, Run
 async def index_attachments(run: Run) -> None:
     if not run.request.spec.connector.config.enable_attachments:
         return
-    indexed = run.planned.survey.indexed
+    survey = run.planned.survey
     incremental = run.planned.plan.incremental
+    containers = indexed_containers(run)
     window: list[Item] = []
     async for att in _in_scope(run):
         did = document_id(run.datasource_id, str(att["id"]))
+        if not follows(run, att, containers):
+            run.tally.excluded_ids.add(did)
+            continue
         run.tally.attachment_ids.add(did)
-        if unchanged(incremental, indexed, did, (att.get("version") or {}).get("number")):
+        version = (att.get("version") or {}).get("number")
+        fingerprint = metadata_fingerprint(att)
+        if unchanged(
+            incremental, survey.indexed, did, version, fingerprints=survey.fingerprints, fingerprint=fingerprint
+        ):
             continue  # no download
         window.append(att)
         if len(window) >= run.settings.confluence_concurrency:

@@ -109,27 +109,71 @@ def created_since(watermark: datetime | None, items: Iterable[Changed]) -> int:
     return sum(1 for item in items if item.created is not None and item.created >= watermark)
 
 
+@dataclass(frozen=True)
+class Listed:
+    """An item as a complete listing that carried metadata showed it."""
+
+    version: int | None
+    fingerprint: str  # `items.metadata_fingerprint`: title, labels, breadcrumbs
+
+
 def wanted(
     datasource_id: str,
     *,
     changed: Mapping[str, Changed],
     indexed: Mapping[str, int | None],
     current: Collection[str] | None,
+    listed: Mapping[str, Listed] | None = None,
+    fingerprints: Mapping[str, str | None] | None = None,
+    types: Collection[str] | None = None,
 ) -> list[str]:
     """Content ids an incremental run fetches, in id order: what changed to a version the index lacks, and, once
-    every id is listed (`current`), anything current the index lacks; never an id the listing no longer has."""
+    every id is listed (`current`), anything current the index lacks; never an id the listing no longer has.
+
+    A listing that carried metadata (`listed`) also brings back what the index holds at another version or with
+    other metadata (`fingerprints`: document id -> the indexed fingerprint): labels, moves and renamed ancestors
+    that left the version alone. `types` limits the changed window to those types (it may hold comments too).
+    """
     ids = {
-        cid for cid, ch in changed.items() if ch.current and indexed.get(document_id(datasource_id, cid)) != ch.version
+        cid
+        for cid, ch in changed.items()
+        if ch.current
+        and (types is None or ch.type in types)
+        and indexed.get(document_id(datasource_id, cid)) != ch.version
     }
     if current is not None:
         ids |= {cid for cid in current if document_id(datasource_id, cid) not in indexed}
+        if listed is not None:
+            ids |= {
+                cid
+                for cid, item in listed.items()
+                if not up_to_date(document_id(datasource_id, cid), item, indexed, fingerprints or {})
+            }
         ids &= set(current)
     return sorted(ids, key=_numeric)
 
 
-def unchanged(incremental: bool, indexed: Mapping[str, int | None], doc_id: str, version: object) -> bool:
-    """An item an incremental run need not fetch again: the index holds it at this version."""
-    return incremental and doc_id in indexed and indexed[doc_id] == version
+def up_to_date(
+    doc_id: str, item: Listed, indexed: Mapping[str, int | None], fingerprints: Mapping[str, str | None]
+) -> bool:
+    """The index holds this item at its version and with its metadata."""
+    return doc_id in indexed and indexed[doc_id] == item.version and fingerprints.get(doc_id) == item.fingerprint
+
+
+def unchanged(
+    incremental: bool,
+    indexed: Mapping[str, int | None],
+    doc_id: str,
+    version: object,
+    *,
+    fingerprints: Mapping[str, str | None] | None = None,
+    fingerprint: str | None = None,
+) -> bool:
+    """An item an incremental run need not fetch again: the index holds it at this version (and, when given, with
+    this metadata fingerprint)."""
+    if not (incremental and doc_id in indexed and indexed[doc_id] == version):
+        return False
+    return fingerprint is None or (fingerprints or {}).get(doc_id) == fingerprint
 
 
 def stale(

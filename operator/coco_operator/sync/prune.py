@@ -15,12 +15,15 @@ async def prune_index(run: Run) -> None:
     planned = run.planned
     seen = None
     if planned.current is not None:  # complete: a full run's listing is, once its bodies were all fetched
-        seen = {document_id(run.datasource_id, cid) for cid in planned.current} | run.tally.attachment_ids
+        tally = run.tally
+        seen = (
+            {document_id(run.datasource_id, cid) for cid in planned.current} | tally.attachment_ids | tally.comment_ids
+        )
     ids = stale(
         run.datasource_id,
         indexed=planned.survey.indexed.keys(),
         seen=seen,
         changed=planned.survey.changed,
-        dropped=run.writer.dropped_ids,
+        dropped=run.writer.dropped_ids | run.tally.excluded_ids,
     )
     run.tally.deleted = await run.sink.delete(ids) if ids else 0

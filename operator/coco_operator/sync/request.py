@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from coco_operator.api.datasource import DatasourceSpec, DatasourceStatus
+from coco_operator.confluence.items import TREE_TYPES
 from coco_operator.settings import Settings
 from coco_operator.sync.plan import Listing
 
@@ -35,7 +36,18 @@ def index_for(spec: DatasourceSpec, settings: Settings) -> str:
 
 
 def content_types(spec: DatasourceSpec) -> list[str]:
-    return ["page", "blogpost"] if spec.connector.config.enable_blogposts else ["page"]
+    """Types the index phase fetches: pages, and blog posts and Cloud's tree items when enabled (the source leaves
+    tree items out on Data Center, which has none)."""
+    config = spec.connector.config
+    types = ["page", "blogpost"] if config.enable_blogposts else ["page"]
+    if config.enable_tree_items:
+        types += TREE_TYPES
+    return types
+
+
+def window_types(spec: DatasourceSpec) -> list[str]:
+    """Types of the changed window: what the index phase fetches, and comments when enabled."""
+    return [*content_types(spec), *(["comment"] if spec.connector.config.enable_comments else [])]
 
 
 def config_fingerprint(spec: DatasourceSpec, index: str) -> str:

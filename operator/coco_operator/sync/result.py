@@ -50,6 +50,8 @@ async def summarise(run: Run) -> SyncResult:
             pages=tally.pages,
             blogposts=tally.blogposts,
             attachments=tally.attachments,
+            comments=tally.comments,
+            treeItems=tally.tree_items,
             skipped=tally.skipped,
             deleted=tally.deleted,
             dropped=writer.counts.dropped,

@@ -5,6 +5,7 @@ The run is a fixed list of phases over one run state (`state.Run`), then one sum
     plan         ask Confluence and the index what there is; full or incremental, list every id or not, what to
                  fetch (`plan.py` decides, `survey.py` asks)
     index        pages and blog posts the plan lined up -> text -> documents -> enrichment -> index
+    comments     footer and inline comments of the indexed pages and blog posts (enable_comments)
     attachments  the attachments in scope, downloaded unless unchanged, their text extracted
     prune        once everything is written, delete what is gone
     result       count the index and sum up (`result.py`)
@@ -27,6 +28,7 @@ from coco_operator.reasons import Reason
 from coco_operator.search.sink import MeiliSink
 from coco_operator.settings import Settings
 from coco_operator.sync.attachments import index_attachments
+from coco_operator.sync.comments import index_comments, stop_listing
 from coco_operator.sync.endpoint import endpoint_problem
 from coco_operator.sync.index import index_content
 from coco_operator.sync.prune import prune_index
@@ -41,6 +43,7 @@ Phase = Callable[[Run], Awaitable[None]]
 PHASES: tuple[tuple[str, Phase], ...] = (
     ("plan", plan_run),
     ("index", index_content),
+    ("comments", index_comments),
     ("attachments", index_attachments),
     ("prune", prune_index),
 )
@@ -110,7 +113,11 @@ def new_run(
         started=started or datetime.now(UTC),
         client=client,
         source=ConfluenceSource(
-            client, config.all_spaces(), cql_filter=config.cql, concurrency=settings.confluence_concurrency
+            client,
+            config.all_spaces(),
+            cql_filter=config.cql,
+            concurrency=settings.confluence_concurrency,
+            exclude_labels=config.exclude_labels,
         ),
         sink=sink or _meili_sink(request, settings),
         workers=text_workers or TextWorkers(max(1, settings.text_workers)),
@@ -128,6 +135,7 @@ async def _run_phases(run: Run, *, own_workers: bool) -> SyncResult:
     finally:
         if run.full is not None:
             await run.full.aclose()
+        await stop_listing(run)
         if own_workers:
             await run.workers.close()
 

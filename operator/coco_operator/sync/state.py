@@ -5,6 +5,7 @@ Phases (`run.py`) read and extend this one object in order; nothing else is shar
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,7 +18,7 @@ from coco_operator.confluence.text_workers import TextWorkers
 from coco_operator.documents import MappingContext
 from coco_operator.enrich import EnrichContext, EnrichingWriter
 from coco_operator.settings import Settings
-from coco_operator.sync.plan import Plan, large
+from coco_operator.sync.plan import Listed, Plan, large
 from coco_operator.sync.request import Progress, SyncRequest
 
 ENRICH_BATCH = 100  # documents per enrichment batch (and per webhook call)
@@ -28,7 +29,7 @@ class Sink(Protocol):
     """Where documents go (`search.sink.MeiliSink`)."""
 
     async def prepare(self, embedders: dict[str, Any] | None = None) -> None: ...
-    async def versions_of(self, datasource_id: str) -> dict[str, int | None]: ...
+    async def indexed_of(self, datasource_id: str) -> dict[str, tuple[int | None, str | None]]: ...
     async def add(self, document: dict[str, Any]) -> None: ...
     async def flush(self) -> None: ...
     async def delete(self, ids: Iterable[str]) -> int: ...
@@ -42,23 +43,32 @@ class Tally:
     pages: int = 0
     blogposts: int = 0
     attachments: int = 0
+    comments: int = 0
+    tree_items: int = 0  # folders, whiteboards, databases, smart links
     skipped: int = 0
     deleted: int = 0
     skipped_items: list[str] = field(default_factory=list)  # "title: why", for status
     attachment_ids: set[str] = field(default_factory=set)  # document ids of the attachments found current
+    comment_ids: set[str] = field(default_factory=set)  # document ids of the comments found current and in scope
+    written_ids: set[str] = field(default_factory=set)  # document ids of the pages, blog posts ... written
+    excluded_ids: set[str] = field(default_factory=set)  # document ids left out here (a label, their page): pruned
 
     @property
     def items(self) -> int:
         """Documents written so far (the progress count)."""
-        return self.pages + self.blogposts + self.attachments
+        return self.pages + self.blogposts + self.attachments + self.comments + self.tree_items
 
     def indexed(self, doc_type: str) -> None:
         if doc_type == "attachment":
             self.attachments += 1
         elif doc_type == "blogpost":
             self.blogposts += 1
-        else:
+        elif doc_type == "comment":
+            self.comments += 1
+        elif doc_type == "page":
             self.pages += 1
+        else:
+            self.tree_items += 1
 
     def skip(self, item: str) -> None:
         self.skipped += 1
@@ -72,8 +82,20 @@ class Survey:
     spaces: Mapping[str, SpaceInfo]
     total: int | None  # items in scope now, as the site counts them (None: it did not say)
     indexed: Mapping[str, int | None]  # document id -> Confluence version, of what the index holds
+    fingerprints: Mapping[str, str | None] = field(default_factory=dict)  # document id -> its metadata fingerprint
     changed: Mapping[str, Changed] = field(default_factory=dict)  # incremental: content of the changed window
     window_attachments: list[Item] | None = None  # incremental with attachments: attachments of the window
+
+
+@dataclass(frozen=True)
+class ListedComment:
+    """A comment as the complete listing of comments showed it (no body)."""
+
+    id: str
+    container: str | None  # the page or blog post it belongs to
+    version: int | None
+    fingerprint: str
+    excluded: bool  # carries an excluded label itself
 
 
 @dataclass(frozen=True)
@@ -84,6 +106,7 @@ class Planned:
     plan: Plan
     current: dict[str, str] | None  # id -> type of every current item once listed (None: no complete listing)
     bodies: AsyncIterable[list[Item]]  # the items to index, a batch at a time
+    listed: Mapping[str, Listed] | None = None  # id -> version and fingerprint, when the listing carried metadata
 
 
 class FullListing:
@@ -136,6 +159,9 @@ class Run:
         )
         self.tally = Tally()
         self.full: FullListing | None = None
+        # The comments of the scope, listed alongside the content (`comments.start_listing`) when the run lists
+        # every id; the comments phase waits for it.
+        self.comment_listing: asyncio.Task[list[ListedComment]] | None = None
         self.text_workers_on = False
         self._planned: Planned | None = None
 

@@ -2,7 +2,8 @@
 
 Expansions that matter to connectors: ``body.storage``, ``version``, ``history.lastUpdated``, ``space``,
 ``ancestors`` (root first; sub-expansions such as ``ancestors.restrictions.read.restrictions.user`` apply to each
-ancestor), ``metadata.labels``, ``container`` (attachments and comments), ``extensions`` (attachments: media
+ancestor), ``metadata.labels``, ``container`` (attachments and comments; ``container.ancestors`` and other
+sub-expansions apply to the container), ``extensions`` (attachments: media
 type and size; comments: location), ``restrictions.read.restrictions.user|group``.
 """
 
@@ -61,11 +62,14 @@ def _restrictions(r: V1Renderer, c: Content, exp: ExpandTree) -> JSON:
     return out
 
 
-def _container(r: V1Renderer, c: Content) -> JSON | None:
+def _container(r: V1Renderer, c: Content, exp: ExpandTree) -> JSON | None:
     state = r.state
     if c.type in ("attachment", "comment"):
         parent = state.container_of(c)
-        return r.brief(parent) if parent is not None else {}
+        if parent is None:
+            return {}
+        # Sub-expansions apply to the container (`container.ancestors`, as confluence-markdown-exporter asks).
+        return content_json(r, parent, exp) if exp else r.brief(parent)
     space = state.spaces.get(c.space_key)
     return r.space(space) if space is not None else None
 
@@ -103,7 +107,7 @@ def content_json(r: V1Renderer, c: Content, exp: ExpandTree) -> JSON:
     else:
         expandable["metadata"] = ""
     if "container" in exp:
-        container = _container(r, c)
+        container = _container(r, c, exp["container"])
         if container is not None:
             out["container"] = container
     elif c.type in ("attachment", "comment"):

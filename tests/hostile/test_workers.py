@@ -90,7 +90,12 @@ def test_extraction_memory_is_bounded_over_the_process_tree() -> None:
     """The child runs the extraction pool; its workers (grandchildren) are sampled with it."""
     spec = {"op": "extract_cpu_bomb", "limits": {"memory_bytes": 256 * MB, "cpu_seconds": 2, "wall_seconds": 10}}
     run, grew = in_child("CPU-bomb PDF in an extraction worker (256 MB, 2 s CPU)", spec)
-    assert run.report["reason"] == "text extraction used more than its 2 s of CPU time and was stopped"
+    # Which limit trips first depends on the decoders installed beside pypdf (e.g. numpy after `make bench`):
+    # either way the worker is stopped at its limit and the tree stays bounded.
+    assert run.report["reason"] in (
+        "text extraction used more than its 2 s of CPU time and was stopped",
+        "text extraction ran out of its 256 MB of memory and was stopped",
+    )
     assert grew < 256 + 64
 
 

@@ -96,13 +96,14 @@ async def test_throttle_keeps_requests_in_flight_within_the_pace() -> None:
 
     await asyncio.gather(*(request() for _ in range(12)))
     assert peak == 4
-    assert throttle.observe({"X-RateLimit-NearLimit": "true"}, None) and throttle.pace.limit == 2
+    assert throttle.observe({"X-RateLimit-NearLimit": "true"}) and throttle.pace.limit == 2
     loop = asyncio.get_running_loop()
     started = loop.time()
     peak = 0
     await asyncio.gather(*(request() for _ in range(6)))
     assert peak == 2 and loop.time() - started >= NEAR_LIMIT_PAUSE_S * 0.9  # paused, then two at a time
-    assert not throttle.observe({}, None)
+    assert not throttle.observe({})
+    assert throttle.observe({}, limited=True) and throttle.pace.limit == 1  # a bare 429 slows down too
 
 
 CURSOR = {"mode": "cursor", "start": 0}

@@ -240,7 +240,7 @@ class ConfluenceClient:
             async with asyncio.timeout(self._deadline_s):
                 answer = await self._follow(call)
             wait = _wait_for(answer, attempt)
-            if self.throttle.observe(answer.headers, wait if is_rate_limited(answer) else None):
+            if self.throttle.observe(answer.headers, limited=is_rate_limited(answer), wait=wait):
                 log.info(
                     "Confluence at %s asks to slow down: %d requests in flight at most now",
                     self.site.base,

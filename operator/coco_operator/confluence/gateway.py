@@ -7,16 +7,20 @@ reads and its retries. A cloudId never changes for a site: it is kept per proces
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from coco_operator.api.confluence_auth import CLOUD_ID_PATTERN
 from coco_operator.confluence.auth import ClientCredentials
 from coco_operator.confluence.site import Site, tenant_info_url
 from coco_operator.errors import AuthenticationError, ConfigurationError, ConfluenceUnavailableError
 
 OpenJson = Callable[[str, dict[str, Any] | None], Awaitable[tuple[int, dict[str, Any]]]]
 CLOUD_ID_CACHE_SIZE = 1024
+# A cloudId goes into the gateway's path: nothing but what ids are made of (as connector.config.cloud_id).
+CLOUD_ID = re.compile(CLOUD_ID_PATTERN)
 # A token endpoint that says nothing about the lifetime: assume Atlassian's documented 60 minutes.
 DEFAULT_TOKEN_LIFETIME_S = 3600.0
 _CLOUD_IDS: dict[str, str] = {}
@@ -44,10 +48,10 @@ async def resolve_cloud_id(site: Site, open_json: OpenJson) -> str:
             "Confluence Cloud site? Set connector.config.cloud_id (Atlassian administration shows it), or use "
             "auth_type personal_access_token or basic for Data Center"
         )
-    if status >= 400 or not isinstance(cloud_id, str) or not cloud_id:
+    if status >= 400 or not isinstance(cloud_id, str) or not CLOUD_ID.match(cloud_id):
         raise ConfluenceUnavailableError(
-            f"{site.base}/_edge/tenant_info answered HTTP {status} without a cloudId; set connector.config.cloud_id "
-            "to skip this lookup"
+            f"{site.base}/_edge/tenant_info answered HTTP {status} without a valid cloudId; set "
+            "connector.config.cloud_id to skip this lookup"
         )
     if len(_CLOUD_IDS) >= CLOUD_ID_CACHE_SIZE:
         _CLOUD_IDS.pop(next(iter(_CLOUD_IDS)))

@@ -156,10 +156,11 @@ class Throttle:
                 self._active -= 1
                 self._changed.notify_all()
 
-    def observe(self, headers: Mapping[str, str], wait: float | None) -> bool:
-        """Adapt to one answer: `wait` is set when it was rate limited. True when the site asked to slow down."""
-        if wait is not None:
-            self.pace.slow_down(self._clock(), wait)
+    def observe(self, headers: Mapping[str, str], *, limited: bool = False, wait: float | None = None) -> bool:
+        """Adapt to one answer (`limited`: it was a rate limit, `wait`: how long it asked for). True when the site
+        asked to slow down."""
+        if limited:
+            self.pace.slow_down(self._clock(), wait if wait is not None else backoff(1))
             return True
         if near_limit(headers):
             self.pace.slow_down(self._clock(), NEAR_LIMIT_PAUSE_S)

@@ -159,6 +159,8 @@ class ConfluenceSource:
         out = {} if into is None else into
         trail = self.trail()
         async for item in self.search(self.scope(types), {"limit": ID_PAGE_LIMIT}, trail=trail):
+            if item.get("id") is None:
+                continue  # a malformed result: the completeness check counts only what has an id
             cid = str(item["id"])
             if item.get("status", "current") == "current" and cid not in out:
                 out[cid] = str(item.get("type", "page"))
@@ -169,7 +171,8 @@ class ConfluenceSource:
         out: dict[str, Changed] = {}
         cql = f"{self.scope(types)} AND lastmodified >= {cql_quote(cql_date(since))}"
         async for item in self.search(cql, {"expand": "version,history", "limit": VERSION_PAGE_LIMIT}):
-            out[str(item["id"])] = changed_item(item)
+            if item.get("id") is not None:
+                out[str(item["id"])] = changed_item(item)
         return out
 
     async def count(self, types: Iterable[str]) -> int | None:

@@ -25,7 +25,8 @@ from coco_operator.confluence.auth import (
     bearer_auth,
 )
 from coco_operator.confluence.gateway import Gateway, issue_token, resolve_cloud_id
-from coco_operator.confluence.paging import Loop, Mode, Stop, Trail, next_step
+from coco_operator.confluence.listing import paginate
+from coco_operator.confluence.paging import Trail
 from coco_operator.confluence.ratelimit import RETRY_AFTER_MAX_S, Throttle, backoff, parse_retry_after, retry_wait
 from coco_operator.confluence.site import Site, gateway_base, normalize_endpoint
 from coco_operator.egress import EgressPolicy, Origin
@@ -33,7 +34,6 @@ from coco_operator.egress_http import ACCEPT_ENCODING, GuardedTransport, parse_j
 from coco_operator.errors import (
     ConfigurationError,
     ConfluenceUnavailableError,
-    ListingIncompleteError,
     ResponseTooLargeError,
     SyncError,
 )
@@ -344,7 +344,7 @@ class ConfluenceClient:
         raise_for_status(answer, self.site, self.auth)
         return answer.content
 
-    async def paginate(
+    def paginate(
         self,
         path: str,
         params: dict[str, Any],
@@ -352,57 +352,8 @@ class ConfluenceClient:
         fail_fast: frozenset[int] = frozenset(),
         trail: Trail | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
-        """Yield every result of a listing, page by page (`paging` decides how it moves on and how it ends).
-
-        A relative `next` is resolved against the base the client called, never `_links.base` (through the
-        gateway it names the site; a server may name any host there); an absolute one must stay on the API's
-        origin. Never trusts the requested page size (servers cap it silently). `trail` records the distinct ids
-        and how the listing ended, for callers that must know whether it is complete.
-        """
-        trail = Trail() if trail is None else trail
-        url = self.url(path)
-        mode: Mode = "cursor" if self.site.cloud else "offset"
-        query: dict[str, Any] | None = dict(params)
-        start = int(params.get("start") or 0)
-        followed = {str(httpx.URL(url).copy_merge_params(params))}
-        while True:
-            page = await self.get_json(url, query, fail_fast=fail_fast)
-            results = page.get("results") or []
-            if not isinstance(results, list):
-                raise ConfluenceUnavailableError(f"Confluence at {self.site.base} answered a listing without a list")
-            trail.pages += 1
-            new = 0
-            for item in results:
-                new += _remember(trail, item)
-                yield item
-            link = _next_link(page, self.site.base)
-            resolved = self.site.link(link) if link else None
-            if resolved:  # offset paging never fetches it, but a link off the API's origin is refused all the same
-                self.egress.check_link(resolved, self.home, "api")
-            step = next_step(
-                mode=mode,
-                received=len(results),
-                new=new,
-                link=link,
-                resolved=resolved,
-                start=start,
-                followed=followed,
-            )
-            if isinstance(step, Stop):
-                trail.unproven = step.unproven
-                if step.unproven:
-                    log.info("listing %s on %s stopped at %s", display_url(url), self.site.base, step.unproven)
-                return
-            if isinstance(step, Loop):
-                raise ListingIncompleteError(
-                    f"the listing {display_url(url)} of Confluence at {self.site.base} ended early: the server sent "
-                    f"{step.why}; nothing was deleted and the run will be retried"
-                )
-            if step.start is not None:
-                start, query = step.start, {**params, "start": step.start}
-            elif step.url is not None:
-                url, query = step.url, None
-                followed.add(step.url)
+        """Every result of a listing, page by page (`listing.paginate`); `trail` records its ids and its end."""
+        return paginate(self, path, params, fail_fast=fail_fast, trail=trail)
 
     async def get_space(self, key: str) -> dict[str, Any]:
         """A space by key through REST v1 (`/space/{key}`): Data Center's way; on Cloud a CHANGE-864 read (410
@@ -418,30 +369,6 @@ def _wait_for(answer: Answer, attempt: int) -> float | None:
 
 def _asked(wait: float) -> str:
     return f" (the site asked to wait {wait:.0f}s)" if wait >= RETRY_AFTER_MAX_S else ""
-
-
-def _remember(trail: Trail, item: object) -> int:
-    """Record an item's id in the trail; 1 when it was new (an item without an id counts as new)."""
-    if not isinstance(item, dict):
-        return 1
-    raw = item.get("id")
-    if raw is None and isinstance(item.get("content"), dict):
-        raw = item["content"].get("id")  # /rest/api/search wraps content
-    if raw is None:
-        return 1
-    cid = str(raw)
-    if cid in trail.ids:
-        return 0
-    trail.ids.add(cid)
-    return 1
-
-
-def _next_link(page: dict[str, Any], base: str) -> str | None:
-    links = page.get("_links")
-    nxt = links.get("next") if isinstance(links, dict) else None
-    if nxt is not None and not isinstance(nxt, str):
-        raise ConfluenceUnavailableError(f"Confluence at {base} answered a next link that is not text")
-    return nxt or None
 
 
 def _default_auth(token: str | None, username: str | None, cloud: bool) -> ConfluenceAuth:

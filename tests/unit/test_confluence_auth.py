@@ -200,3 +200,17 @@ def test_oauth_credentials_reach_the_job_through_its_environment() -> None:
     assert creds.oauth == OAuthClient("cid", "sec") and creds.token is None
     with pytest.raises(SecretError, match=OAUTH_CLIENT_SECRET):
         asyncio.run(EnvSecrets({OAUTH_CLIENT_ID: "cid"}).credentials(spec))
+
+
+def test_the_example_datasources_are_valid() -> None:
+    from pathlib import Path
+
+    import yaml
+
+    examples = Path(__file__).resolve().parents[2] / "manifests" / "examples"
+    modes = set()
+    for path in sorted(examples.glob("datasource-*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc and doc.get("kind") == "Datasource":
+                modes.add(DatasourceSpec.model_validate(doc["spec"]).connector.config.auth_mode)
+    assert {"api_token", "personal_access_token", "oauth2_client_credentials"} <= modes

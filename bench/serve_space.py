@@ -61,7 +61,7 @@ def request_kind(record: RequestRecord) -> str:
         return "search (count)"
     if path == "/rest/api/content":
         return "content list (bodies)" if "body" in record.query.get("expand", "") else "content list"
-    if path.startswith("/rest/api/space"):
+    if path.startswith(("/rest/api/space", "/api/v2/spaces")):
         return "space"
     if path.startswith("/rest/api/content/"):
         return "content item"

@@ -50,6 +50,26 @@ class ConfluenceUnavailableError(SyncError):
     status_code: int | None = None
 
 
+class EndpointRemovedError(SyncError):
+    """Confluence answered 410 Gone: Atlassian removed the endpoint (CHANGE-864 removed v1 reads from the gateway)."""
+
+    reason = Reason.ENDPOINT_REMOVED
+    retryable = False
+
+
+class ListingIncompleteError(SyncError):
+    """A listing ended early (docs/security.md, point 5): retried, and nothing is deleted on its word."""
+
+    reason = Reason.LISTING_INCOMPLETE
+
+
+class SpaceArchivedError(SyncError):
+    """The space is archived: content search returns nothing for it, so a run would index nothing."""
+
+    reason = Reason.SPACE_ARCHIVED
+    retryable = False
+
+
 class SearchBackendError(SyncError):
     reason = Reason.SEARCH_BACKEND_UNAVAILABLE
 

@@ -112,6 +112,18 @@ class Settings(BaseSettings):
         description="Largest Confluence JSON answer, decoded; a larger one fails the request (a batch of bodies is "
         "split and fetched again).",
     )
+    confluence_gateway_url: str = Field(
+        default="https://api.atlassian.com",
+        description="Atlassian's API gateway: scoped API tokens and OAuth 2.0 reach Confluence Cloud only through "
+        "{this}/ex/confluence/{cloudId}/wiki. An operator setting (never a tenant's), so the endpoint host list does "
+        "not apply to it; the address rules do.",
+        pattern=r"^https?://[^\s/?#]+$",
+    )
+    confluence_auth_url: str = Field(
+        default="https://auth.atlassian.com",
+        description="Atlassian's OAuth 2.0 authorization server; access tokens come from {this}/oauth/token.",
+        pattern=r"^https?://[^\s/?#]+$",
+    )
     http_timeout_seconds: float = Field(default=30, gt=0, description="Timeout of one Confluence request.")
     confluence_concurrency: int = Field(
         default=8,

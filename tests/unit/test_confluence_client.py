@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from coco_operator.confluence.client import ConfluenceClient, cql_quote, normalize_endpoint, parse_retry_after
-from coco_operator.errors import AuthenticationError, ConfluenceUnavailableError
+from coco_operator.errors import AuthenticationError, ConfluenceUnavailableError, EndpointRemovedError
 
 
 @pytest.mark.parametrize(
@@ -93,3 +93,24 @@ async def test_gives_up_after_budget() -> None:
         await client.get_json("/space/X")
     await client.aclose()
     assert client.requests == 2
+
+
+async def test_410_names_the_endpoint_atlassian_removed() -> None:
+    gone = {"statusCode": 410, "message": "GoneException: This deprecated endpoint has been removed."}
+    transport = httpx.MockTransport(lambda r: httpx.Response(410, json=gone))
+    async with _client(transport) as client:
+        with pytest.raises(EndpointRemovedError) as err:
+            await client.get_json("/space/DOCS")
+    assert err.value.reason == "EndpointRemoved" and not err.value.retryable
+    assert "410 Gone for GET /rest/api/space/DOCS" in err.value.message and "removed" in err.value.message
+    assert client.requests == 1  # never retried
+
+
+async def test_a_scope_refusal_says_which_scopes_to_grant() -> None:
+    refusal = {"code": 401, "message": "Unauthorized; scope does not match"}
+    headers = {"X-Failure-Category": "FAILURE_CLIENT_SCOPE_CHECK"}
+    transport = httpx.MockTransport(lambda r: httpx.Response(401, json=refusal, headers=headers))
+    async with _client(transport) as client:
+        with pytest.raises(AuthenticationError) as err:
+            await client.get_json("/search", {"cql": "x"})
+    assert "lacks a scope" in err.value.message and "search:confluence" in err.value.message

@@ -11,6 +11,15 @@ from typing import Literal
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from coco_operator.api.common import ApiModel, Condition, ConfigMapKeyRef, SecretKeyRef, Timestamp, cel
+from coco_operator.api.confluence_auth import (
+    CLOUD_ID_PATTERN,
+    RULES,
+    URL_PATTERN,
+    AuthType,
+    OAuthSecretRef,
+    auth_problems,
+    effective_auth_type,
+)
 from coco_operator.api.enrichment import Embedders, Enrichment
 from coco_operator.times import parse_duration
 
@@ -24,9 +33,6 @@ LABEL_PATTERN = r"^[^\s,]+$"
 MAX_EXCLUDE_LABELS = 50
 INDEX_UID_PATTERN = r"^[A-Za-z0-9_-]+$"
 
-CLOUD_NEEDS_USERNAME = (
-    "Confluence Cloud (*.atlassian.net) needs username: the email of the account that owns the API token"
-)
 CQL_ORDER_BY = "connector.config.cql must not contain ORDER BY; the operator orders results itself"
 INTERVAL_TOO_SHORT = f"sync.interval must be at least {MIN_INTERVAL}"
 
@@ -72,12 +78,7 @@ class ConfluenceConfig(ApiModel):
         json_schema_extra={
             "x-kubernetes-validations": [
                 cel("!has(self.token)", TOKEN_REFUSED, "FieldValueForbidden", ".token"),
-                cel(
-                    "!self.endpoint.contains('.atlassian.net') || has(self.username)",
-                    CLOUD_NEEDS_USERNAME,
-                    "FieldValueRequired",
-                    ".username",
-                ),
+                *(rule.schema() for rule in RULES),
             ]
         },
     )
@@ -88,16 +89,46 @@ class ConfluenceConfig(ApiModel):
             "https://HOST[/context] for Data Center and Server."
         ),
         max_length=2048,
-        pattern=r"^https?://[^\s/?#]+[^\s?#]*$",
+        pattern=URL_PATTERN,
+    )
+    auth_type: AuthType | None = Field(
+        default=None,
+        description="How to authenticate: api_token (Cloud classic API token: Basic against the site), "
+        "scoped_api_token (Cloud scoped API token: Basic through Atlassian's API gateway), "
+        "oauth2_client_credentials (Cloud service account: OAuth 2.0 through the gateway), personal_access_token "
+        "(Data Center: Bearer), basic (Data Center: user name and password). Default: oauth2_client_credentials "
+        "with oauthSecretRef, HTTP Basic with username, else personal_access_token.",
     )
     username: str | None = Field(
         default=None,
-        description="Cloud: the account's email (HTTP Basic with the API token). Data Center: omit to use the "
-        "token as a personal access token (Bearer).",
+        description="HTTP Basic user: on Cloud the email of the account (or service account) that owns the API "
+        "token; on Data Center the user name. Data Center: omit to use the token as a personal access token "
+        "(Bearer).",
         max_length=256,
     )
-    tokenSecretRef: SecretKeyRef = Field(
-        description="Secret key holding the Cloud API token or the Data Center personal access token."
+    tokenSecretRef: SecretKeyRef | None = Field(
+        default=None,
+        description="Secret key holding the Cloud API token (classic or scoped), the Data Center personal access "
+        "token or the Data Center password. Not with OAuth 2.0 (oauthSecretRef).",
+    )
+    oauthSecretRef: OAuthSecretRef | None = Field(
+        default=None,
+        description="OAuth 2.0 client credentials of a Cloud service account: a Secret with keys client_id and "
+        "client_secret. The operator gets access tokens from Atlassian's token endpoint and renews them.",
+    )
+    cloud_id: str | None = Field(
+        default=None,
+        description="The Cloud site's id for Atlassian's API gateway (scoped_api_token, oauth2_client_credentials). "
+        "Default: read from the site's unauthenticated /_edge/tenant_info.",
+        max_length=64,
+        pattern=CLOUD_ID_PATTERN,
+    )
+    site_url: str | None = Field(
+        default=None,
+        description="Only when endpoint is the API gateway (https://api.atlassian.com/ex/confluence/ID/wiki): the "
+        "site, https://SITE.atlassian.net/wiki, which links in documents open.",
+        max_length=2048,
+        pattern=URL_PATTERN,
     )
     token: str | None = Field(
         default=None, description="Not allowed: use tokenSecretRef. Listed only to refuse it with a clear message."
@@ -190,10 +221,16 @@ class ConfluenceConfig(ApiModel):
         return value
 
     @model_validator(mode="after")
-    def _cloud_needs_username(self) -> ConfluenceConfig:
-        if ".atlassian.net" in self.endpoint and self.username is None:
-            raise ValueError(CLOUD_NEEDS_USERNAME)
+    def _auth_rules(self) -> ConfluenceConfig:
+        problems = auth_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
+
+    @property
+    def auth_mode(self) -> AuthType:
+        """`auth_type`, or the mode what is set means (see `confluence_auth`)."""
+        return effective_auth_type(self)
 
 
 class ConnectorRef(ApiModel):

@@ -87,7 +87,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
         return 2
     key, body, spec = _load_datasource(args.file)
     token = _token(args)
-    if not token:
+    if not token and not spec.connector.config.oauthSecretRef:
         print(f"error: no Confluence token: pass --token-file PATH or set {TOKEN}", file=sys.stderr)
         return 2
     settings = _settings(args)

@@ -8,10 +8,20 @@ from typing import Protocol
 import httpx
 import orjson
 
-from coco_operator.errors import AuthenticationError, ConfluenceUnavailableError, SpaceNotFoundError
+from coco_operator.errors import (
+    AuthenticationError,
+    ConfluenceUnavailableError,
+    EndpointRemovedError,
+    SpaceNotFoundError,
+)
 from coco_operator.secret_values import redact
 
 ERROR_DETAIL_CHARS = 200
+# The scopes a scoped API token or an OAuth 2.0 client needs for what the operator calls (docs/confluence-api.md).
+NEEDED_SCOPES = (
+    "read:space:confluence, search:confluence (or read:content-details:confluence) and "
+    "readonly:content.attachment:confluence (or read:attachment:confluence) for attachments"
+)
 
 
 class Site(Protocol):
@@ -22,6 +32,14 @@ class Site(Protocol):
     def cloud(self) -> bool: ...
 
 
+class Credentials(Protocol):
+    @property
+    def hint(self) -> str: ...
+
+    @property
+    def secrets(self) -> tuple[str, ...]: ...
+
+
 @dataclass(frozen=True)
 class Answer:
     """A complete answer, read within its bounds."""
@@ -30,6 +48,7 @@ class Answer:
     headers: httpx.Headers
     content: bytes
     url: httpx.URL
+    authorization: str | None = None  # the Authorization header sent (renewing OAuth needs it); never shown
 
     @property
     def text(self) -> str:
@@ -43,23 +62,30 @@ def is_rate_limited(answer: Answer) -> bool:
     return answer.status_code == 403 and "rate limit" in answer.text[:200].lower()
 
 
-def raise_for_status(answer: Answer, site: Site, secrets: tuple[str, ...]) -> None:
+def raise_for_status(answer: Answer, site: Site, credentials: Credentials) -> None:
     code = answer.status_code
     if code < 400:
         return
-    detail = redact(error_message(answer), secrets)[:ERROR_DETAIL_CHARS]
+    detail = redact(error_message(answer), credentials.secrets)[:ERROR_DETAIL_CHARS]
+    said = f": {detail}" if detail else ""
     if code in (401, 403):
-        how = (
-            "username must be the account's email and the Secret must hold an API token"
-            if site.cloud
-            else "the Secret must hold a valid personal access token (or set username for Basic auth)"
-        )
+        if answer.headers.get("X-Failure-Category") == "FAILURE_CLIENT_SCOPE_CHECK":
+            raise AuthenticationError(
+                f"Atlassian's API gateway refused GET {answer.url.path} for {site.base}: the token lacks a scope "
+                f"this call needs (HTTP {code}{said}). Give the scoped API token or the OAuth 2.0 credential the "
+                f"scopes {NEEDED_SCOPES}."
+            )
         raise AuthenticationError(
-            f"Confluence at {site.base} refused the credentials (HTTP {code}{': ' + detail if detail else ''}); "
-            f"{how}. Update the Secret named in tokenSecretRef."
+            f"Confluence at {site.base} refused the credentials (HTTP {code}{said}); {credentials.hint}."
         )
     if code == 404:
         raise SpaceNotFoundError(f"Confluence at {site.base} answered 404 for {answer.url.path}: {detail}")
+    if code == 410:
+        raise EndpointRemovedError(
+            f"Confluence at {site.base} answered 410 Gone for GET {answer.url.path}: Atlassian removed this "
+            f"endpoint{said}. The operator should not call it; upgrade coco-operator, and report it if this "
+            "version is the latest."
+        )
     error = ConfluenceUnavailableError(
         f"Confluence at {site.base} answered HTTP {code} for {answer.url.path}: {detail or 'no details'}"
     )

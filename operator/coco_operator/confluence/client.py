@@ -1,10 +1,9 @@
-"""HTTP client for Confluence REST v1 (Cloud and Data Center): auth, paging, retries, rate limits."""
+"""HTTP client for Confluence REST (v1 on both editions, v2 on Cloud): auth, the API gateway, paging, retries,
+rate limits."""
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import email.utils
 import functools
 import logging
 import random
@@ -12,79 +11,51 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import UTC
-from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any, Literal
 
 import httpx
 import orjson
 
 from coco_operator.confluence.answers import Answer, is_rate_limited, raise_for_status
-from coco_operator.egress import EgressPolicy, LinkKind
+from coco_operator.confluence.auth import (
+    ClientCredentials,
+    ConfluenceAuth,
+    OAuthClientCredentials,
+    basic_auth,
+    bearer_auth,
+)
+from coco_operator.confluence.gateway import Gateway, issue_token, resolve_cloud_id
+from coco_operator.confluence.listing import paginate
+from coco_operator.confluence.paging import Trail
+from coco_operator.confluence.ratelimit import RETRY_AFTER_MAX_S, Throttle, backoff, parse_retry_after, retry_wait
+from coco_operator.confluence.site import Site, gateway_base, normalize_endpoint
+from coco_operator.egress import EgressPolicy, Origin
 from coco_operator.egress_http import ACCEPT_ENCODING, GuardedTransport, parse_json, read_bounded
 from coco_operator.errors import (
     ConfigurationError,
     ConfluenceUnavailableError,
     ResponseTooLargeError,
-    SecretError,
     SyncError,
 )
 from coco_operator.reasons import Reason
-from coco_operator.secret_values import clean_secret_value, transport_problem
+from coco_operator.secret_values import transport_problem
+
+__all__ = ["ConfluenceClient", "Gateway", "RequestHook", "cql_quote", "normalize_endpoint", "parse_retry_after"]
 
 log = logging.getLogger(__name__)
 
-RETRY_AFTER_MIN_S = 1.0
-RETRY_AFTER_MAX_S = 120.0
-BACKOFF_BASE_S = 1.0
-BACKOFF_MAX_S = 30.0
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
-
-
-@dataclass(frozen=True)
-class Site:
-    """Where a Confluence site lives: `base` is what `_links.base` reports and what web links start with."""
-
-    base: str
-    cloud: bool
-
-    @property
-    def api(self) -> str:
-        return f"{self.base}/rest/api"
-
-
-def normalize_endpoint(endpoint: str) -> Site:
-    """Accept an endpoint as users write it: trailing slashes, a pasted `/rest/api`, Cloud without `/wiki`."""
-    parts = urlsplit(endpoint.strip())
-    path = parts.path.rstrip("/")
-    for suffix in ("/rest/api", "/api/v2"):
-        if path.endswith(suffix):
-            path = path[: -len(suffix)]
-    host = (parts.hostname or "").lower()
-    cloud = host.endswith(".atlassian.net") or host.endswith(".jira.com")
-    if cloud and not path.endswith("/wiki"):
-        path = f"{path}/wiki"
-    # Our emulator and reverse proxies may serve Cloud-style /wiki on other hosts.
-    cloud = cloud or path.endswith("/wiki")
-    return Site(base=urlunsplit((parts.scheme, parts.netloc, path, "", "")), cloud=cloud)
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Retry-After is seconds or an HTTP date; clamp to a sane range so a bad header can't stall a run."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = when.timestamp() - (now if now is not None else time.time())
-    return min(max(seconds, RETRY_AFTER_MIN_S), RETRY_AFTER_MAX_S)
+RequestHook = Callable[[str, int], None]
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 5
+ERROR_BODY_BYTES = 64 * 1024  # an error answer only feeds a message
+DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+DEFAULT_DEADLINE_S = 120.0
+DEFAULT_HINT_CLOUD = "username must be the account's email and the Secret must hold an API token"
+DEFAULT_HINT_DC = "the Secret must hold a valid personal access token (or set username for Basic auth)"
+# "api": the API and its links (credentials to the API origin only); "download": may also reach a link host;
+# "open": an unauthenticated request to a URL checked by the caller (tenant_info, the OAuth token endpoint).
+Kind = Literal["api", "download", "open"]
 
 
 def cql_quote(value: str) -> str:
@@ -92,33 +63,40 @@ def cql_quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-RequestHook = Callable[[str, int], None]
-REDIRECTS = frozenset({301, 302, 303, 307, 308})
-MAX_REDIRECTS = 5
-ERROR_BODY_BYTES = 64 * 1024  # an error answer only feeds a message
-DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024
-DEFAULT_DEADLINE_S = 120.0
-
-
 def display_url(url: str | httpx.URL) -> str:
     """A URL for messages and logs: without query and fragment, which may carry tokens (media links do)."""
     return str(httpx.URL(url).copy_with(query=None, fragment=None))
 
 
+@dataclass(frozen=True)
+class Call:
+    url: str
+    params: dict[str, Any] | None = None
+    kind: Kind = "api"
+    limit: int | None = None
+    method: str = "GET"
+    body: dict[str, Any] | None = None
+
+
 class ConfluenceClient:
     """Requests to one Confluence site under the egress policy (docs/security.md).
 
-    Redirects are followed here, one checked hop at a time, and credentials go only to the endpoint's own origin.
-    Every attempt has a total deadline and every answer a cap on decoded bytes. Without `egress` (a caller not
-    given the operator's settings) origins are enforced but addresses are not checked.
+    Redirects are followed here, one checked hop at a time, and credentials go only to the API's own origin: the
+    site, or Atlassian's API gateway when `gateway` is given (its cloudId read from the site's tenant_info when
+    the client starts, unless known). Every attempt has a total deadline and every answer a cap on decoded bytes.
+    Without `egress` (a caller not given the operator's settings) origins are enforced but addresses are not
+    checked. `auth` defaults to HTTP Basic with `username`, else the token as Bearer.
     """
 
     def __init__(
         self,
         endpoint: str,
-        token: str,
+        token: str | None = None,
         *,
         username: str | None = None,
+        auth: ConfluenceAuth | None = None,
+        site: Site | None = None,
+        gateway: Gateway | None = None,
         timeout_s: float = 30.0,
         concurrency: int = 4,
         max_retry_s: float = 300.0,
@@ -130,13 +108,19 @@ class ConfluenceClient:
         deadline_s: float = DEFAULT_DEADLINE_S,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
-        self.site = normalize_endpoint(endpoint)
+        self.site = site or normalize_endpoint(endpoint)
         self.username = username
         self.egress = egress or EgressPolicy("Confluence", addresses=None)
-        self.home = self.egress.check_start(self.site.base)
-        token = clean_secret_value(token, secret="named by connector.config.tokenSecretRef", key=None)
-        self._secrets = (token,)
-        self._authorization = _authorization(token, username)
+        # The site is the tenant's choice: the administrator's host list applies. The gateway is the operator's.
+        self.site_origin = self.egress.check_start(self.site.base)
+        self.gateway = gateway
+        if gateway is not None and gateway.cloud_id:
+            self.site = self.site.via(gateway_base(gateway.url, gateway.cloud_id))
+        self.home = self._api_origin()
+        self.auth = auth or _default_auth(token, username, self.site.cloud)
+        if isinstance(self.auth, OAuthClientCredentials):
+            self.egress.check_url(self.auth.credentials.token_url)  # the operator's setting, still address-checked
+            self.auth.bind(self._issue_token)
         verify = _ssl_context(ca_pem) if ca_pem else _default_ssl_context()
         self._http = httpx.AsyncClient(
             headers={"Accept": "application/json", "Accept-Encoding": ACCEPT_ENCODING},
@@ -148,15 +132,22 @@ class ConfluenceClient:
             trust_env=True,
             verify=verify,
         )
-        self._limit = asyncio.Semaphore(concurrency)
+        self.throttle = Throttle(concurrency)
         self._max_retry_s = max_retry_s
         self._deadline_s = deadline_s
         self._max_response_bytes = max_response_bytes
         self._on_response = on_response
         self._on_wait = on_wait
+        self._started = asyncio.Lock()
         self.requests = 0
 
+    def _api_origin(self) -> Origin:
+        if self.site.through_gateway:
+            return self.egress.check_url(self.site.api_base)
+        return self.site_origin
+
     async def __aenter__(self) -> ConfluenceClient:
+        await self.start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -165,38 +156,62 @@ class ConfluenceClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
+    async def start(self) -> None:
+        """Route requests through the gateway once its cloudId is known (one unauthenticated request to the site
+        the first time a process meets it)."""
+        if self.gateway is None or self.site.through_gateway:
+            return
+        async with self._started:
+            if self.site.through_gateway:
+                return
+            cloud_id = await resolve_cloud_id(self.site, self._open_json)
+            self.site = self.site.via(gateway_base(self.gateway.url, cloud_id))
+            self.home = self._api_origin()
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return self.auth.secrets
+
     def url(self, path: str) -> str:
-        """An API path (`/space/KEY`) under `{base}/rest/api`; absolute URLs pass through (and are checked)."""
+        """An API path (`/space/KEY`) under `{api base}/rest/api`; absolute URLs pass through (and are checked)."""
         if path.startswith(("http://", "https://")):
             return path
         return f"{self.site.api}{path}"
 
-    def site_url(self, path: str) -> str:
-        """A path relative to the site base, as in `_links.webui` and `_links.download`."""
-        if path.startswith(("http://", "https://")):
-            return path
-        return f"{self.site.base}{path if path.startswith('/') else '/' + path}"
+    def v2_url(self, path: str) -> str:
+        """A REST v2 path (`/spaces`) under `{api base}/api/v2` (Cloud only)."""
+        return f"{self.site.v2}{path}"
 
-    async def _follow(self, url: str, params: dict[str, Any] | None, kind: LinkKind, limit: int) -> Answer:
-        """One attempt: the request and its redirects, each hop checked, the final body read within `limit`."""
-        current = httpx.URL(url)
-        if params:
-            current = current.copy_merge_params(params)
+    def site_url(self, path: str) -> str:
+        """A path relative to the site, as in `_links.webui` and `_links.download`."""
+        return self.site.web(path)
+
+    async def _follow(self, call: Call) -> Answer:
+        """One attempt: the request and its redirects, each hop checked, the final body read within its limit."""
+        current = httpx.URL(call.url)
+        if call.params:
+            current = current.copy_merge_params(call.params)
         seen: set[httpx.URL] = set()
+        limit = call.limit or self._max_response_bytes
         for _ in range(MAX_REDIRECTS + 1):
-            origin = self.egress.check_link(current, self.home, kind)
-            headers = {"Authorization": self._authorization} if self.egress.sends_credentials(origin, self.home) else {}
-            response = await self._http.send(self._http.build_request("GET", current, headers=headers), stream=True)
+            auth: ConfluenceAuth | None = None
+            if call.kind == "open":
+                self.egress.check_url(current)
+            else:
+                origin = self.egress.check_link(current, self.home, call.kind)
+                auth = self.auth if self.egress.sends_credentials(origin, self.home) else None
+            request = self._http.build_request(call.method, current, json=call.body)
+            response = await self._http.send(request, stream=True, auth=auth)
             try:
                 location = response.headers.get("location")
-                if response.status_code in REDIRECTS and location:
+                if response.status_code in REDIRECTS and location and call.kind != "open":
                     # Read the (small) body so the connection can be reused: a TLS handshake per download otherwise.
                     await read_bounded(response, ERROR_BODY_BYTES, what="a redirect", truncate=True)
                     seen.add(current)
                     current = current.join(location)
                     if current in seen:
                         raise ConfluenceUnavailableError(
-                            f"Confluence at {self.site.base} redirects {display_url(url)} in a loop; check the "
+                            f"Confluence at {self.site.base} redirects {display_url(call.url)} in a loop; check the "
                             "site's base URL and proxy settings",
                             reason=Reason.REDIRECT_LOOP,
                         )
@@ -204,52 +219,63 @@ class ConfluenceClient:
                 failed = response.status_code >= 400
                 what = f"the answer for {display_url(current)}"
                 body = await read_bounded(response, ERROR_BODY_BYTES if failed else limit, what=what, truncate=failed)
-                return Answer(response.status_code, response.headers, body, current)
+                sent = response.request.headers.get("Authorization") if auth is not None else None
+                return Answer(response.status_code, response.headers, body, current, sent)
             finally:
                 await response.aclose()
         raise ConfluenceUnavailableError(
-            f"Confluence at {self.site.base} redirected {display_url(url)} more than {MAX_REDIRECTS} times",
+            f"Confluence at {self.site.base} redirected {display_url(call.url)} more than {MAX_REDIRECTS} times",
             reason=Reason.REDIRECT_LOOP,
         )
 
-    async def _send(
-        self,
-        url: str,
-        params: dict[str, Any] | None,
-        fail_fast: frozenset[int] = frozenset(),
-        *,
-        kind: LinkKind = "api",
-        limit: int | None = None,
-    ) -> Answer:
+    async def _attempt(self, call: Call, attempt: int) -> tuple[Answer, float | None]:
+        """One attempt within its deadline, paced by the throttle (unauthenticated side requests are not: they may
+        run while a request holds its slot). Returns the answer and, when it asks for one, the wait."""
+        self.requests += 1
+        if call.kind == "open":
+            async with asyncio.timeout(self._deadline_s):
+                answer = await self._follow(call)
+            return answer, _wait_for(answer, attempt)
+        async with self.throttle.slot():
+            async with asyncio.timeout(self._deadline_s):
+                answer = await self._follow(call)
+            wait = _wait_for(answer, attempt)
+            if self.throttle.observe(answer.headers, limited=is_rate_limited(answer), wait=wait):
+                log.info(
+                    "Confluence at %s asks to slow down: %d requests in flight at most now",
+                    self.site.base,
+                    self.throttle.pace.limit,
+                )
+        return answer, wait
+
+    async def _send(self, call: Call, fail_fast: frozenset[int] = frozenset()) -> Answer:
         """One request with retries on 429/5xx/timeouts, within a total time budget.
 
         Each attempt must end within the deadline (a server trickling bytes cannot hold a run). Statuses in
-        `fail_fast` come back at once so the caller can adapt (e.g. a smaller page after a 504).
+        `fail_fast` come back at once so the caller can adapt (e.g. a smaller page after a 504). A 401 to renewable
+        credentials (OAuth) renews them once and repeats the request.
         """
+        if call.kind != "open":  # side requests are what starting may need
+            await self.start()
         deadline = time.monotonic() + self._max_retry_s
-        attempt = 0
+        attempt, renewed = 0, False
         while True:
             attempt += 1
             wait: float | None
             try:
-                async with self._limit:
-                    self.requests += 1
-                    async with asyncio.timeout(self._deadline_s):
-                        answer = await self._follow(url, params, kind, limit or self._max_response_bytes)
+                answer, wait = await self._attempt(call, attempt)
                 if self._on_response:
-                    self._on_response("GET", answer.status_code)
-                if answer.status_code in fail_fast:
+                    self._on_response(call.method, answer.status_code)
+                if answer.status_code == 401 and not renewed and await self.auth.renew(answer.authorization):
+                    renewed = True
+                    continue
+                retryable = is_rate_limited(answer) or answer.status_code in RETRYABLE_STATUS
+                if answer.status_code in fail_fast or not retryable:
                     return answer
-                if not is_rate_limited(answer) and answer.status_code not in RETRYABLE_STATUS:
-                    return answer
-                wait = parse_retry_after(answer.headers.get("Retry-After"))
-                if wait is None and is_rate_limited(answer):
-                    # Data Center's token bucket says how long until it refills.
-                    wait = parse_retry_after(answer.headers.get("X-RateLimit-Interval-Seconds"))
                 problem = f"HTTP {answer.status_code}"
             except (httpx.TransportError, TimeoutError) as exc:
                 if self._on_response:
-                    self._on_response("GET", 0)
+                    self._on_response(call.method, 0)
                 wait = None
                 # Never the exception's text: it can quote a header value.
                 problem = (
@@ -258,13 +284,14 @@ class ConfluenceClient:
                     else transport_problem(exc)
                 )
             if wait is None:
-                wait = min(BACKOFF_BASE_S * 2 ** (attempt - 1), BACKOFF_MAX_S) * (0.5 + random.random() / 2)
+                wait = backoff(attempt) * (0.5 + random.random() / 2)
             if time.monotonic() + wait > deadline:
                 raise ConfluenceUnavailableError(
                     f"Confluence at {self.site.base} kept failing ({problem}) for {self._max_retry_s:.0f}s "
-                    f"after {attempt} attempts; the run will be retried. Check the site's status and rate limits."
+                    f"after {attempt} attempts{_asked(wait)}; the run will be retried. Check the site's status "
+                    "and rate limits."
                 )
-            log.info("Confluence %s answered %s; retrying in %.1fs", display_url(url), problem, wait)
+            log.info("Confluence %s answered %s; retrying in %.1fs", display_url(call.url), problem, wait)
             if self._on_wait:
                 self._on_wait(wait)
             await asyncio.sleep(wait)
@@ -272,11 +299,26 @@ class ConfluenceClient:
     async def get_json(
         self, path: str, params: dict[str, Any] | None = None, *, fail_fast: frozenset[int] = frozenset()
     ) -> dict[str, Any]:
-        url = self.url(path)
+        return await self._json(Call(self.url(path), params), fail_fast)
+
+    async def _open_json(self, url: str, body: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
+        """An unauthenticated side request (tenant_info; the OAuth token endpoint when `body` is given): the status
+        and the JSON object of the answer ({} when it is not one). Retried like any request."""
+        answer = await self._send(Call(url, kind="open", method="POST" if body else "GET", body=body))
+        try:
+            data = parse_json(answer.content, what=f"the answer of {display_url(url)}")
+        except (orjson.JSONDecodeError, UnicodeDecodeError):
+            data = None
+        return answer.status_code, data if isinstance(data, dict) else {}
+
+    async def _issue_token(self, credentials: ClientCredentials) -> tuple[str, float]:
+        return await issue_token(self._open_json, credentials)
+
+    async def _json(self, call: Call, fail_fast: frozenset[int]) -> dict[str, Any]:
         malformed_retries = 1
         while True:
-            answer = await self._send(url, params, fail_fast)
-            raise_for_status(answer, self.site, self._secrets)
+            answer = await self._send(call, fail_fast)
+            raise_for_status(answer, self.site, self.auth)
             what = f"Confluence's answer for {answer.url.path}"
             try:
                 data = parse_json(answer.content, what=what)  # orjson: a run decodes tens of MB, ~3x faster
@@ -294,61 +336,48 @@ class ConfluenceClient:
     async def get_bytes(self, url: str, max_bytes: int | None = None) -> bytes:
         """A download (attachment): same origin or an administrator-listed link host, at most `max_bytes` decoded."""
         try:
-            answer = await self._send(url, None, kind="download", limit=max_bytes)
+            answer = await self._send(Call(url, kind="download", limit=max_bytes))
         except ResponseTooLargeError:
             raise SyncError(
                 f"download of {display_url(url)} exceeds {max_bytes} bytes", reason=Reason.ATTACHMENT_TOO_LARGE
             ) from None
-        raise_for_status(answer, self.site, self._secrets)
+        raise_for_status(answer, self.site, self.auth)
         return answer.content
 
-    async def paginate(
-        self, path: str, params: dict[str, Any], *, fail_fast: frozenset[int] = frozenset()
+    def paginate(
+        self,
+        path: str,
+        params: dict[str, Any],
+        *,
+        fail_fast: frozenset[int] = frozenset(),
+        trail: Trail | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
-        """Yield every result, following `_links.next` until it is absent.
-
-        A relative `next` is resolved against the configured endpoint, never `_links.base` (a server may name any
-        host there); an absolute one must stay on the endpoint's origin. Never trusts the requested page size
-        (servers cap it silently) and stops on an empty page even when it still carries a `next` link, which Data
-        Center sometimes does.
-        """
-        url: str = self.url(path)
-        query: dict[str, Any] | None = dict(params)
-        seen_urls: set[str] = set()
-        while True:
-            page = await self.get_json(url, query, fail_fast=fail_fast)
-            results = page.get("results") or []
-            for item in results:
-                yield item
-            links = page.get("_links") or {}
-            nxt = links.get("next") if isinstance(links, dict) else None
-            if not nxt or not results:
-                return
-            if not isinstance(nxt, str):
-                raise ConfluenceUnavailableError(
-                    f"Confluence at {self.site.base} answered a next link that is not text"
-                )
-            url = self.site_url(nxt)
-            if url in seen_urls:  # a server repeating a next link would otherwise loop forever
-                return
-            seen_urls.add(url)
-            query = None
+        """Every result of a listing, page by page (`listing.paginate`); `trail` records its ids and its end."""
+        return paginate(self, path, params, fail_fast=fail_fast, trail=trail)
 
     async def get_space(self, key: str) -> dict[str, Any]:
+        """A space by key through REST v1 (`/space/{key}`): Data Center's way; on Cloud a CHANGE-864 read (410
+        through the gateway), so the source uses v2 there."""
         return await self.get_json(f"/space/{key}")
 
 
-def _authorization(token: str, username: str | None) -> str:
-    if not token.isascii():  # HTTP headers are ASCII; httpx would fail building the request
-        raise SecretError(
-            "the Confluence token in the Secret named by connector.config.tokenSecretRef contains non-ASCII "
-            "characters; API tokens and personal access tokens are ASCII: copy the token again",
-            reason=Reason.SECRET_VALUE_INVALID,
-            retryable=False,
-        )
+def _wait_for(answer: Answer, attempt: int) -> float | None:
+    if not (is_rate_limited(answer) or answer.status_code in RETRYABLE_STATUS):
+        return None
+    return retry_wait(answer.headers, rate_limited=is_rate_limited(answer), attempt=attempt, now=time.time())
+
+
+def _asked(wait: float) -> str:
+    return f" (the site asked to wait {wait:.0f}s)" if wait >= RETRY_AFTER_MAX_S else ""
+
+
+def _default_auth(token: str | None, username: str | None, cloud: bool) -> ConfluenceAuth:
+    what = "named by connector.config.tokenSecretRef"
+    if token is None:
+        raise ConfigurationError("no Confluence credentials: connector.config.tokenSecretRef names none")
     if username:
-        return "Basic " + base64.b64encode(f"{username}:{token}".encode()).decode("ascii")
-    return f"Bearer {token}"
+        return basic_auth(username, token, hint=DEFAULT_HINT_CLOUD if cloud else DEFAULT_HINT_DC, what=what)
+    return bearer_auth(token, hint=DEFAULT_HINT_CLOUD if cloud else DEFAULT_HINT_DC, what=what)
 
 
 @functools.cache

@@ -3,20 +3,29 @@
 Listing is split so that an unchanged space costs little: ids of everything current (no expansions, the
 largest pages a server allows), ids and versions of what changed since the watermark (a CQL `lastmodified`
 window), then bodies only for what must be (re)indexed, fetched in bounded-concurrency batches.
+
+Listings ask for `order by created` only as a hint that keeps offset paging stable (an item's creation never
+changes; the CQL reference shows ordering by `created` but promises nothing for `id`); a site that refuses the
+clause gets the query without it. Correctness never depends on the order: ids are deduplicated, and the listings
+that decide deletions keep a `Trail` that the run checks against its count of the scope (`paging`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from coco_operator.confluence.client import ConfluenceClient, cql_quote
+from coco_operator.confluence.paging import Trail
 from coco_operator.confluence.scope import Scope
-from coco_operator.errors import ConfluenceUnavailableError, SpaceNotFoundError, SyncError
+from coco_operator.errors import ConfluenceUnavailableError, SpaceArchivedError, SpaceNotFoundError, SyncError
 from coco_operator.times import parse_time
+
+log = logging.getLogger(__name__)
 
 # Fields a document needs, all in the body fetch so no per-item request is needed.
 CONTENT_EXPAND = "body.storage,version,space,history,ancestors,metadata.labels"
@@ -32,12 +41,15 @@ ID_PAGE_LIMIT = 1000
 VERSION_PAGE_LIMIT = 200
 BODY_BATCH = 50
 GATEWAY_TIMEOUT = frozenset({504})
+ORDER_HINT = " order by created"
+V2_SPACES_LIMIT = 250  # a Datasource names at most 101 spaces: one page
 
 
 @dataclass(frozen=True)
 class SpaceInfo:
     key: str
     name: str
+    status: str = "current"
 
 
 @dataclass(frozen=True)
@@ -72,24 +84,78 @@ class ConfluenceSource:
         self.content_scope = Scope(
             tuple(self.spaces), cql_filter, tuple(label.lower() for label in exclude_labels), cloud=client.site.cloud
         )
+        self.trails: list[Trail] = []
+        self._ordered = True
 
     async def space_infos(self) -> dict[str, SpaceInfo]:
+        """The spaces of the Datasource: on Cloud one REST v2 request (v1 `/space/{key}` is a CHANGE-864 read, 410
+        through the gateway), on Data Center one v1 request per space. Raises for a missing or archived space."""
+        if self.client.site.cloud:
+            params = {"keys": ",".join(self.spaces), "limit": V2_SPACES_LIMIT}
+            found = {str(s.get("key")): s async for s in self.client.paginate(self.client.v2_url("/spaces"), params)}
+        else:
+            found = {}
+            for key in self.spaces:
+                try:
+                    found[key] = await self.client.get_space(key)
+                except SpaceNotFoundError:
+                    continue
         out = {}
         for key in self.spaces:
-            try:
-                data = await self.client.get_space(key)
-            except SpaceNotFoundError as exc:
+            data = found.get(key)
+            if data is None:
                 raise SpaceNotFoundError(
                     f"space {key!r} does not exist on {self.client.site.base} or the account cannot see it; check "
                     "connector.config.space (the space key, e.g. DOCS, not its name) and the account's space "
                     "permissions"
-                ) from exc
-            out[key] = SpaceInfo(key=str(data.get("key", key)), name=str(data.get("name", key)))
+                )
+            out[key] = SpaceInfo(
+                key=str(data.get("key", key)), name=str(data.get("name", key)), status=str(data.get("status") or "")
+            )
+            if out[key].status == "archived":
+                raise SpaceArchivedError(
+                    f"space {key!r} on {self.client.site.base} is archived: Confluence's content search returns "
+                    "nothing for archived spaces, so a sync would find nothing (the index was left as it is). "
+                    "Restore the space in Confluence, or remove it from connector.config.space/spaces"
+                )
         return out
 
     def scope(self, types: Iterable[str]) -> str:
         """The CQL for this Datasource's content (`scope.Scope`)."""
         return self.content_scope.cql(types)
+
+    async def search(
+        self, cql: str, params: dict[str, Any], *, trail: Trail | None = None, ordered: bool = True
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Content search (`/content/search`), ordered by creation when the site accepts it (module docstring)."""
+        query = {**params, "cql": cql + (ORDER_HINT if ordered and self._ordered else "")}
+        yielded = False
+        try:
+            async for item in self.client.paginate("/content/search", query, trail=trail):
+                yielded = True
+                yield item
+        except ConfluenceUnavailableError as exc:
+            if exc.status_code != 400 or yielded or not (ordered and self._ordered):
+                raise
+            log.info("%s refuses %r; listing without an order", self.client.site.base, ORDER_HINT.strip())
+            self._ordered = False
+            async for item in self.client.paginate("/content/search", {**params, "cql": cql}, trail=trail):
+                yield item
+
+    def trail(self) -> Trail:
+        """A trail for a listing of the whole scope, which the run checks before it deletes anything."""
+        self.trails.append(Trail())
+        return self.trails[-1]
+
+    @property
+    def listed(self) -> int:
+        """Distinct items the listings of the whole scope returned so far (any status)."""
+        return len(set().union(*(t.ids for t in self.trails)))
+
+    @property
+    def unproven(self) -> list[str]:
+        """How listings of the whole scope ended without the server saying so (`paging`)."""
+        return [t.unproven for t in self.trails if t.unproven]
 
     async def list_current(self, types: Iterable[str], into: dict[str, str] | None = None) -> AsyncIterator[str]:
         """Ids of current content, as each page of the listing arrives, each once; also kept in `into` (id -> type).
@@ -97,8 +163,10 @@ class ConfluenceSource:
         No expansions: the cheapest listing there is.
         """
         out = {} if into is None else into
-        cql = self.scope(types) + " order by id"
-        async for item in self.client.paginate("/content/search", {"cql": cql, "limit": ID_PAGE_LIMIT}):
+        trail = self.trail()
+        async for item in self.search(self.scope(types), {"limit": ID_PAGE_LIMIT}, trail=trail):
+            if item.get("id") is None:
+                continue  # a malformed result: the completeness check counts only what has an id
             cid = str(item["id"])
             if item.get("status", "current") == "current" and cid not in out:
                 out[cid] = str(item.get("type", "page"))
@@ -110,11 +178,11 @@ class ConfluenceSource:
         Expansions make servers cap pages lower (Data Center: 200 instead of 1000; Cloud keeps 1000 without bodies).
         """
         seen: set[str] = set()
-        cql = self.scope(types) + " order by id"
-        async for item in self.client.paginate(
-            "/content/search", {"cql": cql, "expand": expand, "limit": ID_PAGE_LIMIT}
-        ):
-            cid = str(item.get("id"))
+        trail = self.trail()
+        async for item in self.search(self.scope(types), {"expand": expand, "limit": ID_PAGE_LIMIT}, trail=trail):
+            if item.get("id") is None:
+                continue  # a malformed result: the completeness check counts only what has an id
+            cid = str(item["id"])
             if cid in seen or item.get("status", "current") != "current":
                 continue
             seen.add(cid)
@@ -123,10 +191,10 @@ class ConfluenceSource:
     async def changed_since(self, types: Iterable[str], since: datetime) -> dict[str, Changed]:
         """Content modified at or after `since`: id -> version, creation time and whether it is still current."""
         out: dict[str, Changed] = {}
-        cql = self.content_scope.where(types, f"lastmodified >= {cql_quote(cql_date(since))}") + " order by id"
-        params = {"cql": cql, "expand": "version,history", "limit": VERSION_PAGE_LIMIT}
-        async for item in self.client.paginate("/content/search", params):
-            out[str(item["id"])] = changed_item(item)
+        cql = self.content_scope.where(types, f"lastmodified >= {cql_quote(cql_date(since))}")
+        async for item in self.search(cql, {"expand": "version,history", "limit": VERSION_PAGE_LIMIT}):
+            if item.get("id") is not None:
+                out[str(item["id"])] = changed_item(item)
         return out
 
     async def count(self, types: Iterable[str]) -> int | None:
@@ -214,11 +282,10 @@ class ConfluenceSource:
         cql = self.scope(["attachment"])
         if since is not None:
             cql = self.content_scope.where(["attachment"], f"lastmodified >= {cql_quote(cql_date(since))}")
-        cql += " order by id"
         seen: set[str] = set()
-        async for item in self.client.paginate(
-            "/content/search", {"cql": cql, "expand": ATTACHMENT_EXPAND, "limit": VERSION_PAGE_LIMIT}
-        ):
+        trail = self.trail() if since is None else None
+        params = {"expand": ATTACHMENT_EXPAND, "limit": VERSION_PAGE_LIMIT}
+        async for item in self.search(cql, params, trail=trail):
             cid = str(item.get("id"))
             if cid in seen or item.get("status", "current") != "current":
                 continue

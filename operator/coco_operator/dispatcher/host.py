@@ -126,6 +126,7 @@ async def build_request(target: Target, secrets: SecretResolver, writer: StatusW
         labels=target.labels,
         enrichment_tokens=creds.webhook_tokens,
         embedder_keys=creds.embedder_keys,
+        oauth=creds.oauth,
     )
 
 

@@ -12,11 +12,14 @@ from typing import Any
 
 from coco_operator.api.datasource import DatasourceSpec
 from coco_operator.api.enrichment import embedder_key_refs, webhook_token_refs
+from coco_operator.confluence.auth import OAuthClient
 from coco_operator.dispatcher.secrets import Credentials
 from coco_operator.errors import SecretError
 from coco_operator.settings import Settings
 
 TOKEN = "CONFLUENCE_TOKEN"
+OAUTH_CLIENT_ID = "CONFLUENCE_OAUTH_CLIENT_ID"  # from oauthSecretRef
+OAUTH_CLIENT_SECRET = "CONFLUENCE_OAUTH_CLIENT_SECRET"
 CA_BUNDLE = "COCO_CA_BUNDLE"  # from caBundleSecretRef
 CA_BUNDLE_EXTRA = "COCO_CA_BUNDLE_EXTRA"  # from caBundleConfigMapRef
 WEBHOOK_TOKEN = "COCO_WEBHOOK_TOKEN_"  # + the processor's index in spec.enrichment
@@ -46,6 +49,15 @@ FORWARDED = (
     "log_format",
     "allow_http",
     "allowed_hosts",
+    # The egress policy and the Atlassian hosts a run reaches: a Job must refuse and allow what the operator would.
+    "allow_private_networks",
+    "allowed_cidrs",
+    "link_allowed_hosts",
+    "webhook_allowed_hosts",
+    "http_request_deadline_seconds",
+    "confluence_max_response_bytes",
+    "confluence_gateway_url",
+    "confluence_auth_url",
 )
 
 EnvVar = dict[str, Any]
@@ -71,7 +83,15 @@ def _setting_value(value: object) -> str:
 def job_env(spec: DatasourceSpec, settings: Settings) -> list[EnvVar]:
     """The operator's side: the pod's environment for a run of `spec`."""
     config = spec.connector.config
-    env = [_secret(TOKEN, config.tokenSecretRef.name, config.tokenSecretRef.key)]
+    env: list[EnvVar] = []
+    if config.tokenSecretRef:
+        env.append(_secret(TOKEN, config.tokenSecretRef.name, config.tokenSecretRef.key))
+    if config.oauthSecretRef:
+        oauth = config.oauthSecretRef
+        env += [
+            _secret(OAUTH_CLIENT_ID, oauth.name, oauth.clientIdKey),
+            _secret(OAUTH_CLIENT_SECRET, oauth.name, oauth.clientSecretKey),
+        ]
     if config.caBundleSecretRef:
         env.append(_secret(CA_BUNDLE, config.caBundleSecretRef.name, config.caBundleSecretRef.key))
     if config.caBundleConfigMapRef:
@@ -98,7 +118,16 @@ class EnvSecrets:
         self.hint = hint  # how to provide the token, for the error message
 
     async def credentials(self, spec: DatasourceSpec) -> Credentials:
-        if not self.token:
+        oauth = None
+        if spec.connector.config.oauthSecretRef:
+            client_id, secret = self.environ.get(OAUTH_CLIENT_ID), self.environ.get(OAUTH_CLIENT_SECRET)
+            if not client_id or not secret:
+                raise SecretError(
+                    f"no OAuth client credentials in the environment ({OAUTH_CLIENT_ID}, {OAUTH_CLIENT_SECRET})"
+                    f"{self.hint}"
+                )
+            oauth = OAuthClient(client_id, secret)
+        elif not self.token:
             raise SecretError(f"no Confluence token in the environment ({TOKEN}){self.hint}")
         ca = "\n".join(filter(None, (self.environ.get(CA_BUNDLE), self.environ.get(CA_BUNDLE_EXTRA))))
         hooks = {
@@ -111,4 +140,10 @@ class EnvSecrets:
             for k, name in self.environ.items()
             if k.startswith(EMBEDDER_NAME) and f"{EMBEDDER_KEY}{k.removeprefix(EMBEDDER_NAME)}" in self.environ
         }
-        return Credentials(token=self.token, ca_pem=ca or None, webhook_tokens=hooks, embedder_keys=keys)
+        return Credentials(
+            token=None if oauth else self.token,
+            ca_pem=ca or None,
+            webhook_tokens=hooks,
+            embedder_keys=keys,
+            oauth=oauth,
+        )

@@ -9,14 +9,16 @@ from typing import Protocol
 
 from coco_operator.api.datasource import DatasourceSpec
 from coco_operator.api.enrichment import embedder_key_refs, webhook_token_refs
+from coco_operator.confluence.auth import OAuthClient
 
 
 @dataclass(frozen=True)
 class Credentials:
-    token: str  # Confluence API token or personal access token
+    token: str | None  # Confluence API token, personal access token or password (None with OAuth)
     ca_pem: str | None = None  # extra CA certificates for the Confluence endpoint
     webhook_tokens: Mapping[int, str] = field(default_factory=dict)  # enrichment processor index -> bearer token
     embedder_keys: Mapping[str, str] = field(default_factory=dict)  # embedder name -> API key
+    oauth: OAuthClient | None = None
 
 
 class SecretResolver(Protocol):
@@ -43,7 +45,14 @@ class ApiSecrets:
 
     async def credentials(self, spec: DatasourceSpec) -> Credentials:
         config = spec.connector.config
-        token = await self._secret(config.tokenSecretRef.name, config.tokenSecretRef.key)
+        token = oauth = None
+        if config.tokenSecretRef:
+            token = await self._secret(config.tokenSecretRef.name, config.tokenSecretRef.key)
+        if config.oauthSecretRef:
+            ref = config.oauthSecretRef
+            oauth = OAuthClient(
+                await self._secret(ref.name, ref.clientIdKey), await self._secret(ref.name, ref.clientSecretKey)
+            )
         ca_pem = None
         if config.caBundleSecretRef:
             ca_pem = await self._secret(config.caBundleSecretRef.name, config.caBundleSecretRef.key)
@@ -53,4 +62,4 @@ class ApiSecrets:
             ca_pem = f"{ca_pem}\n{more}" if ca_pem else more
         hooks = {i: await self._secret(r.name, r.key) for i, r in webhook_token_refs(spec.enrichment).items()}
         keys = {n: await self._secret(r.name, r.key) for n, r in embedder_key_refs(spec.embedders).items()}
-        return Credentials(token=token, ca_pem=ca_pem, webhook_tokens=hooks, embedder_keys=keys)
+        return Credentials(token=token, ca_pem=ca_pem, webhook_tokens=hooks, embedder_keys=keys, oauth=oauth)

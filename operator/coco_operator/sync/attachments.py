@@ -14,7 +14,7 @@ from coco_operator.aio import together
 from coco_operator.confluence.extract import extract_text, needs_download, skip_reason
 from coco_operator.confluence.items import attachment_media_type, attachment_size, metadata_fingerprint
 from coco_operator.documents import attachment_document, document_id
-from coco_operator.errors import AuthenticationError, SyncError
+from coco_operator.errors import AuthenticationError, EndpointRemovedError, SyncError
 from coco_operator.sync.containers import follows, indexed_containers
 from coco_operator.sync.plan import unchanged
 from coco_operator.sync.state import Item, Run
@@ -79,7 +79,7 @@ async def _text_of(run: Run, att: Item) -> str | None:
         return None
     try:
         data = await run.source.download(att, settings.attachment_max_bytes)
-    except AuthenticationError:
+    except (AuthenticationError, EndpointRemovedError):  # every download would fail the same way
         raise
     except SyncError as exc:
         run.tally.skip(f"{title}: {exc.message}")

@@ -10,18 +10,29 @@ from datetime import datetime
 from typing import Any
 
 from coco_operator.api.datasource import DatasourceSpec, DatasourceStatus
+from coco_operator.confluence.auth import OAuthClient
 from coco_operator.confluence.items import TREE_TYPES
 from coco_operator.settings import Settings
 from coco_operator.sync.plan import Listing
 
 Progress = Callable[[str, int], None]  # phase, items processed so far
+# How the run authenticates changes nothing it indexes: a new credential (or way of using it) keeps the watermark.
+CREDENTIAL_FIELDS = {
+    "tokenSecretRef",
+    "token",
+    "username",
+    "auth_type",
+    "oauthSecretRef",
+    "cloud_id",
+    "site_url",
+}
 
 
 @dataclass(frozen=True)
 class SyncRequest:
     datasource_id: str  # namespace/name
     spec: DatasourceSpec
-    token: str
+    token: str | None  # API token, personal access token or password; None with OAuth (`oauth`)
     index: str
     watermark: datetime | None = None  # start of the last successful run with the same config
     listing: Listing = field(default_factory=Listing)  # the last complete listing and count, same config
@@ -29,6 +40,7 @@ class SyncRequest:
     labels: Mapping[str, str] = field(default_factory=dict)  # the Datasource's metadata.labels
     enrichment_tokens: Mapping[int, str] = field(default_factory=dict)  # webhook processor index -> token
     embedder_keys: Mapping[str, str] = field(default_factory=dict)  # embedder name -> API key
+    oauth: OAuthClient | None = None  # a Cloud service account's client credentials (oauthSecretRef)
 
 
 def index_for(spec: DatasourceSpec, settings: Settings) -> str:
@@ -50,9 +62,15 @@ def window_types(spec: DatasourceSpec) -> list[str]:
     return [*content_types(spec), *(["comment"] if spec.connector.config.enable_comments else [])]
 
 
+def counted_types(spec: DatasourceSpec) -> list[str]:
+    """What a run counts in the scope (and its complete listings must account for): the changed window's types, and
+    attachments when they are indexed."""
+    return window_types(spec) + (["attachment"] if spec.connector.config.enable_attachments else [])
+
+
 def config_fingerprint(spec: DatasourceSpec, index: str) -> str:
     """What makes a watermark valid: a change of space, scope or index needs a full run."""
-    cfg = spec.connector.config.model_dump(mode="json", exclude={"tokenSecretRef", "token", "username"})
+    cfg = spec.connector.config.model_dump(mode="json", exclude=CREDENTIAL_FIELDS)
     payload: dict[str, Any] = {"config": cfg, "index": index}
     # Only when set, so that watermarks of Datasources without a pipeline stay valid.
     if spec.enrichment:

@@ -23,13 +23,14 @@ from datetime import UTC, datetime
 from coco_operator.confluence.client import ConfluenceClient, RequestHook
 from coco_operator.confluence.source import ConfluenceSource
 from coco_operator.confluence.text_workers import TextWorkers
+from coco_operator.egress import confluence_policy
 from coco_operator.errors import ConfigurationError, SyncError
 from coco_operator.reasons import Reason
 from coco_operator.search.sink import MeiliSink
 from coco_operator.settings import Settings
 from coco_operator.sync.attachments import index_attachments
 from coco_operator.sync.comments import index_comments, stop_listing
-from coco_operator.sync.endpoint import endpoint_problem
+from coco_operator.sync.endpoint import credentials, endpoint_problem, site_and_gateway
 from coco_operator.sync.index import index_content
 from coco_operator.sync.prune import prune_index
 from coco_operator.sync.request import Progress, SyncRequest
@@ -65,23 +66,9 @@ async def run_sync(
     `sink` replaces the Meilisearch sink (benchmarks that measure the source side alone).
     """
     started = datetime.now(UTC)
-    config = request.spec.connector.config
-    problem = endpoint_problem(config.endpoint, settings)
-    if problem:
-        return SyncResult.failed(started, ConfigurationError(problem, reason=Reason.ENDPOINT_NOT_ALLOWED))
     try:
-        client = ConfluenceClient(
-            config.endpoint,
-            request.token,
-            username=config.username,
-            timeout_s=settings.http_timeout_seconds,
-            concurrency=settings.confluence_concurrency,
-            max_retry_s=settings.confluence_max_retry_seconds,
-            on_response=on_response,
-            on_wait=on_wait,
-            ca_pem=request.ca_pem,
-        )
-    except SyncError as exc:  # e.g. a CA bundle that is not PEM
+        client = connect(request, settings, on_response=on_response, on_wait=on_wait)
+    except SyncError as exc:  # e.g. an endpoint the operator may not reach, a CA bundle that is not PEM
         return SyncResult.failed(started, exc)
     run = new_run(request, settings, client, sink=sink, text_workers=text_workers, progress=progress, started=started)
     t0 = time.monotonic()
@@ -93,6 +80,36 @@ async def run_sync(
     result.requests = client.requests
     _log_summary(request, result, time.monotonic() - t0)
     return result
+
+
+def connect(
+    request: SyncRequest,
+    settings: Settings,
+    *,
+    on_response: RequestHook | None = None,
+    on_wait: Callable[[float], None] | None = None,
+) -> ConfluenceClient:
+    """The run's Confluence client: the site (or the API gateway), the config's credentials, the egress policy."""
+    config = request.spec.connector.config
+    site, gateway = site_and_gateway(config, settings)
+    problem = endpoint_problem(config.site_url if gateway and config.site_url else config.endpoint, settings)
+    if problem:
+        raise ConfigurationError(problem, reason=Reason.ENDPOINT_NOT_ALLOWED)
+    return ConfluenceClient(
+        config.endpoint,
+        auth=credentials(request, settings),
+        site=site,
+        gateway=gateway,
+        timeout_s=settings.http_timeout_seconds,
+        concurrency=settings.confluence_concurrency,
+        max_retry_s=settings.confluence_max_retry_seconds,
+        on_response=on_response,
+        on_wait=on_wait,
+        ca_pem=request.ca_pem,
+        egress=confluence_policy(settings),
+        deadline_s=settings.http_request_deadline_seconds,
+        max_response_bytes=settings.confluence_max_response_bytes,
+    )
 
 
 def new_run(

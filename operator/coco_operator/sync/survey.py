@@ -17,7 +17,7 @@ from coco_operator.confluence.items import metadata_fingerprint
 from coco_operator.confluence.source import METADATA_EXPAND, changed_item
 from coco_operator.sync import plan as planning
 from coco_operator.sync.comments import start_listing
-from coco_operator.sync.request import content_types, window_types
+from coco_operator.sync.request import content_types, counted_types, window_types
 from coco_operator.sync.state import FullListing, Item, Planned, Run, Survey
 
 log = logging.getLogger(__name__)
@@ -72,10 +72,7 @@ async def _survey(run: Run) -> Survey:
 async def _count_and_size_workers(run: Run) -> int | None:
     """The scope's count. A full run fetches every item, so one this large starts its text workers now: they boot
     while the first bodies download."""
-    types = window_types(run.request.spec)
-    if run.request.spec.connector.config.enable_attachments:
-        types.append("attachment")
-    total = await run.source.count(types)
+    total = await run.source.count(counted_types(run.request.spec))
     if run.full is not None:
         run.use_text_workers_if_large(total)
     return total

@@ -141,6 +141,7 @@ class RequestRecord:
     auth_ok: bool
     channel: str = "site"
     principal: str = ""  # accountId / username of the caller, "anonymous", or "" when refused
+    route: str = ""  # the route's name (``ConfluenceEmulator.routes`` says whether CHANGE-864 removed it)
 
 
 def slug(text: str) -> str:

@@ -47,6 +47,7 @@ class Pipeline:
         if state.latency_s > 0:
             await asyncio.sleep(state.latency_s)
         record = RequestRecord(request.method, request.path, dict(request.query), 0, False, self.channel)
+        record.route = request.match_info.route.name or ""
         try:
             response = await self._dispatch(request, handler, record)
         except Reply as reply:

@@ -140,7 +140,10 @@ JOB_RULES = {
     ("batch", "jobs"): "create get delete",
     ("coco.rs", "datasources"): "get",
     ("coco.rs", "datasources/finalizers"): "update",
+    # Each namespace's own Meilisearch key, in the one Secret the operator manages there.
+    ("", "secrets"): "create patch delete",
 }
+MANAGED_SECRET = "coco-operator-meili-key"
 SYNC_RULES = {("coco.rs", "datasources"): "get", ("coco.rs", "datasources/status"): "patch"}
 
 CHART_ENV = [
@@ -156,6 +159,9 @@ CHART_ENV = [
     "COCO_ALLOW_HTTP",
     "COCO_ALLOW_PRIVATE_NETWORKS",
     "COCO_LINK_ALLOWED_HOSTS",
+    "COCO_SHARED_INDEXES",
+    "COCO_MAX_DELETIONS_FRACTION",
+    "COCO_MAX_DELETIONS_MIN",
     "COCO_LOG_FORMAT",
     "COCO_METRICS_PORT",
     "COCO_HEALTH_PORT",
@@ -192,9 +198,12 @@ def test_default_render(helm: Path, henv: dict[str, str]) -> None:
         ("Deployment", RELEASE),
         ("Service", f"{RELEASE}-metrics"),
         ("Connector", "confluence"),
+        ("ValidatingAdmissionPolicy", f"{RELEASE}-datasource-indexes"),
+        ("ValidatingAdmissionPolicyBinding", f"{RELEASE}-datasource-indexes"),
     }
+    cluster_scoped = ("CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding", "Connector")
     for o in objs:
-        if o["kind"] not in ("CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding", "Connector"):
+        if o["kind"] not in cluster_scoped and not o["kind"].startswith("ValidatingAdmissionPolicy"):
             assert o["metadata"]["namespace"] == NAMESPACE, o["kind"]
 
     deployment = one(objs, "Deployment")
@@ -223,6 +232,9 @@ def test_default_render(helm: Path, henv: dict[str, str]) -> None:
         "COCO_ALLOW_HTTP": "false",
         "COCO_ALLOW_PRIVATE_NETWORKS": "false",
         "COCO_LINK_ALLOWED_HOSTS": "api.media.atlassian.com",
+        "COCO_SHARED_INDEXES": "coco_documents",
+        "COCO_MAX_DELETIONS_FRACTION": "0.1",
+        "COCO_MAX_DELETIONS_MIN": "50",
         "COCO_LOG_FORMAT": "json",
         "COCO_METRICS_PORT": "8000",
         "COCO_HEALTH_PORT": "8080",
@@ -338,7 +350,7 @@ def test_job_mode(helm: Path, henv: dict[str, str]) -> None:
         "COCO_RUN_MODE": "Job",
         "COCO_JOB_IMAGE": "ghcr.io/coco-operator/coco-operator:0.1.0",
         "COCO_JOB_SERVICE_ACCOUNT": "coco-operator-sync",
-        "COCO_JOB_MEILI_KEY_SECRET": "meilisearch-key/key",
+        "COCO_JOB_SHARED_INDEX": "InProcess",
         "COCO_JOB_TTL_SECONDS": "3600",
         "COCO_JOB_CPU_REQUEST": "100m",
         "COCO_JOB_MEMORY_LIMIT": "1Gi",
@@ -351,6 +363,13 @@ def test_job_mode(helm: Path, henv: dict[str, str]) -> None:
     objs = template(helm, henv, values={"runMode": "Job", "watchNamespaces": "{team-a}"})
     role = one(objs, "Role", RELEASE, namespace="team-a")
     assert rules(role) == expand(DATASOURCE_RULES) | expand(JOB_RULES)
+    # Only the operator's own Secret may be changed or deleted (create cannot be limited by name).
+    for rule in role["rules"]:
+        if "secrets" in rule["resources"] and {"patch", "delete"} & set(rule["verbs"]):
+            assert rule["resourceNames"] == [MANAGED_SECRET]
+    from coco_operator.settings import Settings as OperatorSettings
+
+    assert OperatorSettings().job_meili_key_secret_name == MANAGED_SECRET
     assert one(objs, "ServiceAccount", "coco-operator-sync", namespace="team-a")
     binding = one(objs, "RoleBinding", f"{RELEASE}-sync", namespace="team-a")
     assert binding["roleRef"] == {
@@ -554,7 +573,15 @@ def test_service_monitor(helm: Path, henv: dict[str, str]) -> None:
         ({"installCRDs": "yes"}, "at '/installCRDs': got string, want boolean"),
         ({"image.pullPolicy": "Sometimes"}, "at '/image/pullPolicy': value must be one of"),
         ({"runMode": "Pod"}, "at '/runMode': value must be one of 'InProcess', 'Job'"),
-        ({"job.meiliKeySecret": "no-key"}, "at '/job/meiliKeySecret'"),
+        ({"job.meiliKeySecret": "x/key"}, "additional properties 'meiliKeySecret' not allowed"),
+        ({"job.sharedIndex": "Maybe"}, "at '/job/sharedIndex': value must be one of 'InProcess', 'Refuse'"),
+        ({"tenancy.sharedIndexes": "{a.b}"}, "at '/tenancy/sharedIndexes/0'"),
+        ({"tenancy.indexGrants.Team_A": "{x}"}, "invalid propertyName 'Team_A'"),
+        ({"tenancy.maxDeletionsPerRun.fraction": "2"}, "at '/tenancy/maxDeletionsPerRun/fraction'"),
+        (
+            {"embedderProfiles.e.settings.source": "openAi", "embedderProfiles.e.settings.apiKey": "sk"},
+            "at '/embedderProfiles/e/settings'",
+        ),
         ({"egress.allowedCidrs": "{10.96.0.0}"}, "at '/egress/allowedCidrs/0'"),
         ({"egress.webhookHosts": "{http://x}"}, "at '/egress/webhookHosts/0'"),
         ({"egress.allowPrivateNetworks": "maybe"}, "at '/egress/allowPrivateNetworks': got string, want boolean"),

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from coco_operator.api.datasource import SyncCounts
-from coco_operator.dispatcher.runner import SYNC_REQUEST_ANNOTATION, Dispatcher, Worker
+from coco_operator.dispatcher.runner import SYNC_REQUEST_ANNOTATION, Dispatcher, JobPrep, Worker
 from coco_operator.errors import AuthenticationError, SearchBackendError, SyncError
 from coco_operator.settings import Settings
 from coco_operator.sync import Listing, Progress, SyncRequest, SyncResult
@@ -84,7 +84,7 @@ def kube_with(body: dict[str, Any] | None = None, *, secret: bool = True, connec
     kube = FakeKube()
     kube.add_datasource(body or datasource_body())
     if secret:
-        kube.secrets[("docs", "confluence-token")] = {"token": "tok"}
+        kube.add_secret("docs", "confluence-token", {"token": "tok"})
     if connector:
         kube.add_connector()
     return kube
@@ -92,9 +92,14 @@ def kube_with(body: dict[str, Any] | None = None, *, secret: bool = True, connec
 
 @contextlib.asynccontextmanager
 async def worker_for(
-    kube: FakeKube, sync: FakeSync, clock: Callable[[], datetime] | None = None, **overrides: Any
+    kube: FakeKube,
+    sync: FakeSync,
+    clock: Callable[[], datetime] | None = None,
+    *,
+    job_prep: JobPrep | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[Worker]:
-    dispatcher = Dispatcher(settings(**overrides), kube, sync, clock=clock or Clock())
+    dispatcher = Dispatcher(settings(**overrides), kube, sync, clock=clock or Clock(), job_prep=job_prep)
     worker = Worker(dispatcher, KEY, kube.datasources[KEY])
     try:
         yield worker
@@ -225,15 +230,13 @@ async def test_queued_while_every_slot_is_taken() -> None:
     kube, sync = kube_with(), FakeSync()
     async with worker_for(kube, sync, max_concurrent_runs=1) as worker:
         dispatcher = worker.d
-        await dispatcher.slots.acquire()  # another Datasource's run
-        dispatcher.running = 1
+        await dispatcher.slots.acquire("other")  # another namespace's run
         step = asyncio.create_task(worker.step())
         await asyncio.sleep(0.05)
         queued = condition(kube, "Reconciling")
         assert queued and queued["reason"] == "Queued" and "1 runs in progress, limit 1" in queued["message"]
         assert not sync.requests
-        dispatcher.running = 0
-        dispatcher.slots.release()
+        dispatcher.slots.release("other")
         await asyncio.wait_for(step, 5)
     assert len(sync.requests) == 1 and condition(kube, "Reconciling") is None
 

@@ -20,6 +20,7 @@ import httpx
 import orjson
 
 from coco_operator.confluence.answers import Answer, is_rate_limited, raise_for_status
+from coco_operator.confluence.shape import results_of
 from coco_operator.egress import EgressPolicy, LinkKind
 from coco_operator.egress_http import ACCEPT_ENCODING, GuardedTransport, parse_json, read_bounded
 from coco_operator.errors import (
@@ -317,7 +318,7 @@ class ConfluenceClient:
         seen_urls: set[str] = set()
         while True:
             page = await self.get_json(url, query, fail_fast=fail_fast)
-            results = page.get("results") or []
+            results = results_of(page, self.site.base)  # each an object with an id, its fields of the right types
             for item in results:
                 yield item
             links = page.get("_links") or {}

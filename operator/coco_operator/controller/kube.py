@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import kopf
@@ -15,8 +16,10 @@ import kubernetes
 from kubernetes.client.exceptions import ApiException
 
 from coco_operator.api.common import GROUP, VERSION
+from coco_operator.dispatcher.secrets import SecretValue
 from coco_operator.errors import SecretError
 from coco_operator.reasons import Reason
+from coco_operator.secret_values import MAX_EVENT_CHARS, OPT_IN_LABEL, truncate
 
 log = logging.getLogger(__name__)
 
@@ -67,38 +70,63 @@ class KubeApi:
         self._custom = kubernetes.client.CustomObjectsApi(self._client)
         self._batch = kubernetes.client.BatchV1Api(self._client)
 
-    async def read_secret_value(self, namespace: str, name: str, key: str, *, owner: str) -> str:
+    async def read_secret(self, namespace: str, name: str, key: str, *, owner: str) -> SecretValue:
+        """One key of a Secret, decoded but otherwise raw (the caller cleans it), with the Secret's labels."""
         try:
             secret = await call(lambda: self._core.read_namespaced_secret(name, namespace))
         except ApiException as exc:
             if exc.status == NOT_FOUND:
                 raise SecretError(
-                    f"Secret {namespace}/{name} does not exist; create it with the Confluence token under key "
-                    f"{key!r} (kubectl -n {namespace} create secret generic {name} --from-literal={key}=...) "
-                    f"or fix tokenSecretRef of {owner}"
-                ) from exc
+                    f"Secret {namespace}/{name} does not exist; create it with the value under key {key!r} and the "
+                    f"label {OPT_IN_LABEL}=true (kubectl -n {namespace} create secret generic {name} "
+                    f"--from-literal={key}=... && kubectl -n {namespace} label secret {name} {OPT_IN_LABEL}=true) "
+                    f"or fix the reference in {owner}"
+                ) from None
             if exc.status == FORBIDDEN:
                 raise SecretError(
                     f"the operator may not read Secret {namespace}/{name} (403); grant it get on secrets in "
                     f"namespace {namespace}",
                     reason=Reason.SECRET_FORBIDDEN,
-                ) from exc
+                ) from None
             raise
         data = secret.data or {}
         if key not in data:
             keys = ", ".join(sorted(data)) or "none"
             raise SecretError(
-                f"Secret {namespace}/{name} has no key {key!r} (keys: {keys}); add it or set "
-                f"tokenSecretRef.key of {owner}",
+                f"Secret {namespace}/{name} has no key {key!r} (keys: {keys}); add it or fix the key in {owner}",
                 reason=Reason.SECRET_KEY_NOT_FOUND,
             )
         try:
-            value = base64.b64decode(data[key]).decode().strip()
-        except (binascii.Error, UnicodeDecodeError) as exc:
-            raise SecretError(f"Secret {namespace}/{name} key {key!r} is not valid UTF-8 text") from exc
-        if not value:
+            value = base64.b64decode(data[key]).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            raise SecretError(f"Secret {namespace}/{name} key {key!r} is not valid UTF-8 text") from None
+        if not value.strip():
             raise SecretError(f"Secret {namespace}/{name} key {key!r} is empty", reason=Reason.SECRET_KEY_NOT_FOUND)
-        return value
+        return SecretValue(value, dict((secret.metadata and secret.metadata.labels) or {}))
+
+    async def read_managed_secret(self, namespace: str, name: str) -> dict[str, str] | None:
+        """An operator-managed Secret's data, decoded; None if it does not exist."""
+        secret = await call_unless(lambda: self._core.read_namespaced_secret(name, namespace), NOT_FOUND)
+        if secret is None:
+            return None
+        out: dict[str, str] = {}
+        for key, value in (secret.data or {}).items():
+            with contextlib.suppress(binascii.Error, UnicodeDecodeError):
+                out[key] = base64.b64decode(value).decode()
+        return out
+
+    async def write_managed_secret(
+        self, namespace: str, name: str, data: Mapping[str, str], labels: Mapping[str, str]
+    ) -> None:
+        """Create the Secret, or replace its data and labels."""
+        encoded = {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
+        body: Any = {"metadata": {"name": name, "namespace": namespace, "labels": dict(labels)}, "data": encoded}
+        created = await call_unless(lambda: self._core.create_namespaced_secret(namespace, body), CONFLICT)
+        if created is None:
+            await call(lambda: self._core.patch_namespaced_secret(name, namespace, body, field_manager=FIELD_MANAGER))
+
+    async def delete_managed_secret(self, namespace: str, name: str) -> None:
+        await call_unless(lambda: self._core.delete_namespaced_secret(name, namespace), NOT_FOUND)
 
     async def read_configmap_value(self, namespace: str, name: str, key: str, *, owner: str) -> str:
         cm = await call_unless(lambda: self._core.read_namespaced_config_map(name, namespace), NOT_FOUND)
@@ -189,6 +217,6 @@ class KubeApi:
         if meta.get("uid"):
             regarding["metadata"]["uid"] = str(meta["uid"])
         try:
-            kopf.event(kopf.Body(regarding), type=event_type, reason=reason, message=message)
+            kopf.event(kopf.Body(regarding), type=event_type, reason=reason, message=truncate(message, MAX_EVENT_CHARS))
         except LookupError:  # outside a running operator (kopf's posting context is not set): nowhere to post
             log.warning("could not post event %s on %s: no operator context", reason, meta.get("name"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 import uuid
 from typing import Any, Protocol
@@ -15,9 +16,14 @@ from typing import Any, Protocol
 from coco_operator import status as st
 from coco_operator.api.datasource import DatasourceSpec, DatasourceStatus
 from coco_operator.dispatcher import jobs
+from coco_operator.dispatcher.host import Target
+from coco_operator.dispatcher.jobkeys import NamespaceKeys
 from coco_operator.errors import SyncError, SyncTimeoutError
 from coco_operator.reasons import Reason
+from coco_operator.search.sink import MeiliSink
 from coco_operator.settings import Settings
+from coco_operator.sync import leave_previous_index, moved_from
+from coco_operator.tenancy import embedder_settings, namespace_of
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +67,31 @@ async def run_as_job(
     except asyncio.CancelledError:
         await asyncio.shield(kube.delete_job(ns, job))
         raise
+
+
+async def prepare_job(target: Target, settings: Settings, keys: NamespaceKeys, *, previous: str | None) -> None:
+    """What a Job's key may not do, done by the operator first: the index exists with its settings and embedder
+    profiles, the Datasource's documents left the index it moved away from, and the namespace has its own key."""
+    embedders = embedder_settings(target.key, target.index, target.spec.embedders, settings, os.environ)
+    sink = MeiliSink(
+        settings.meili_url, settings.meili_api_key, target.index, task_timeout_s=settings.meili_task_timeout_seconds
+    )
+    await sink.prepare(embedders=embedders)
+    old = moved_from(previous, target.key, target.index, settings)
+    if old is not None:
+        await leave_previous_index(target.key, old, settings)
+    await keys.ensure(namespace_of(target.key))
+
+
+def needs_own_index(target: Target) -> SyncError:
+    namespace = namespace_of(target.key)
+    return SyncError(
+        f"Datasource {target.key} runs as a sync Job, whose Meilisearch key reaches only the indexes namespace "
+        f"{namespace} owns ({namespace}, {namespace}_<suffix>), not {target.index!r}; set spec.index to one of them, "
+        "or ask the operator's administrator to run such Datasources in the operator (job.sharedIndex: InProcess)",
+        reason=Reason.JOB_MODE_NEEDS_OWN_INDEX,
+        retryable=False,
+    )
 
 
 async def _check(kube: JobKube, ns: str, job: str, timeout_s: float, *, expired: bool) -> None:

@@ -10,6 +10,7 @@ from coco_operator.api.datasource import DatasourceSpec, DatasourceStatus
 from coco_operator.dispatcher.schedule import next_run as schedule_next_run
 from coco_operator.errors import SyncError
 from coco_operator.reasons import ConditionType, Reason
+from coco_operator.secret_values import MAX_EVENT_CHARS, truncate
 from coco_operator.settings import Settings
 from coco_operator.sync import SyncResult, config_fingerprint
 
@@ -18,6 +19,11 @@ class Event(NamedTuple):
     type: str  # Normal or Warning
     reason: str
     message: str
+
+    @classmethod
+    def of(cls, type_: str, reason: str, message: str) -> Event:
+        """An Event whose message fits what the API server and `kubectl describe` show."""
+        return cls(type_, reason, truncate(message, MAX_EVENT_CHARS))
 
 
 def finished_status(
@@ -57,7 +63,7 @@ def finished_status(
             ),
         )
         ready = st.get_condition(new, ConditionType.READY)
-        event = Event("Normal", Reason.SYNC_SUCCEEDED, ready.message if ready else "")
+        event = Event.of("Normal", Reason.SYNC_SUCCEEDED, ready.message if ready else "")
     else:
         err = result.error or SyncError("unknown failure")
         failure = st.Failure(
@@ -69,7 +75,7 @@ def finished_status(
             index=index,
         )
         new = st.run_failed(status, generation=generation, now=now, run=failure)
-        event = Event("Warning", err.reason, err.message)
+        event = Event.of("Warning", err.reason, err.message)
     if request_token:
         new.lastHandledSyncRequest = request_token
     entry = st.history_entry(
@@ -86,5 +92,5 @@ def reported_event(status: DatasourceStatus) -> Event:
     """The Event for a run whose outcome another process (a sync Job) wrote into status."""
     ready = st.get_condition(status, ConditionType.READY)
     if ready is not None and ready.status == "True":
-        return Event("Normal", Reason.SYNC_SUCCEEDED, ready.message)
-    return Event("Warning", ready.reason if ready else Reason.SYNC_FAILED, ready.message if ready else "")
+        return Event.of("Normal", Reason.SYNC_SUCCEEDED, ready.message)
+    return Event.of("Warning", ready.reason if ready else Reason.SYNC_FAILED, ready.message if ready else "")

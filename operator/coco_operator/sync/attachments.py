@@ -6,11 +6,11 @@ A file that cannot be read is counted and named in status, never fails the run.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 from coco_operator.aio import together
-from coco_operator.confluence.extract import extract_text, needs_download, skip_reason
+from coco_operator.confluence import extraction
+from coco_operator.confluence.extract import needs_download, skip_reason
 from coco_operator.confluence.items import attachment_media_type, attachment_size
 from coco_operator.documents import attachment_document, document_id
 from coco_operator.errors import AuthenticationError, SyncError
@@ -74,13 +74,11 @@ async def _text_of(run: Run, att: Item) -> str | None:
     except SyncError as exc:
         run.tally.skip(f"{title}: {exc.message}")
         return None
-    try:
-        extracted = await asyncio.wait_for(
-            asyncio.to_thread(extract_text, data, media_type, title), timeout=settings.extraction_timeout_seconds
-        )
-    except TimeoutError:
-        run.tally.skip(f"{title}: text extraction took longer than {settings.extraction_timeout_seconds}s")
-        return None
+    # In a killable worker process within memory, CPU and wall-clock limits; never in the shared thread pool.
+    limits = extraction.limits_from(settings)
+    extracted = await extraction.extract(
+        data, media_type, title, limits, pool=extraction.shared_pool(limits, settings.extraction_workers)
+    )
     if extracted.failed:
         run.tally.skip(f"{title}: {extracted.skipped_reason}")
         return None

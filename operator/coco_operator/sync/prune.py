@@ -1,9 +1,12 @@
-"""The prune phase: once every write is in the index, delete what the plan shows is gone (`plan.stale`)."""
+"""The prune phase: once every write is in the index, delete what the plan shows is gone (`plan.stale`), within the
+per-run deletion cap (docs/security.md, point 5)."""
 
 from __future__ import annotations
 
 from coco_operator.documents import document_id
-from coco_operator.sync.plan import stale
+from coco_operator.errors import SyncError
+from coco_operator.reasons import Reason
+from coco_operator.sync.plan import mass_deletion, stale
 from coco_operator.sync.state import Run
 
 
@@ -14,7 +17,13 @@ async def prune_index(run: Run) -> None:
     run.report("Pruning", run.tally.items)
     planned = run.planned
     seen = None
-    if planned.current is not None:  # complete: a full run's listing is, once its bodies were all fetched
+    if planned.current is not None:
+        if run.full is not None and not run.full.complete:  # a listing that did not run to its end proves nothing
+            raise SyncError(
+                f"the listing of {run.datasource_id}'s scope did not complete; nothing was deleted and the run will "
+                "be retried",
+                reason=Reason.LISTING_INCOMPLETE,
+            )
         seen = {document_id(run.datasource_id, cid) for cid in planned.current} | run.tally.attachment_ids
     ids = stale(
         run.datasource_id,
@@ -23,4 +32,28 @@ async def prune_index(run: Run) -> None:
         changed=planned.survey.changed,
         dropped=run.writer.dropped_ids,
     )
+    check_deletions(run, len(ids), listed=None if seen is None else len(seen))
     run.tally.deleted = await run.sink.delete(ids) if ids else 0
+
+
+def check_deletions(run: Run, deleting: int, *, listed: int | None) -> None:
+    """Refuse a run that would delete more than the cap (or everything), unless the Datasource allows it."""
+    if run.request.spec.sync.allowMassDeletion:
+        return
+    settings = run.settings
+    why = mass_deletion(
+        deleting=deleting,
+        indexed=len(run.planned.survey.indexed),
+        listed=listed,
+        fraction=settings.max_deletions_fraction,
+        floor=settings.max_deletions_min,
+    )
+    if why is None:
+        return
+    namespace, _, name = run.datasource_id.partition("/")
+    raise SyncError(
+        f"{why}; nothing was deleted. If that content really went away (or enrichment now leaves it out), allow it "
+        f"for one run: kubectl -n {namespace} patch datasource {name} --type merge -p "
+        '\'{"spec":{"sync":{"allowMassDeletion":true}}}\' and set it back to false afterwards',
+        reason=Reason.MASS_DELETION_REFUSED,
+    )

@@ -22,6 +22,8 @@ from datetime import UTC, datetime
 from coco_operator.confluence.client import ConfluenceClient, RequestHook
 from coco_operator.confluence.source import ConfluenceSource
 from coco_operator.confluence.text_workers import TextWorkers
+from coco_operator.confluence.text_workers import limits_from as text_limits
+from coco_operator.egress import confluence_policy
 from coco_operator.errors import ConfigurationError, SyncError
 from coco_operator.reasons import Reason
 from coco_operator.search.sink import MeiliSink
@@ -77,6 +79,9 @@ async def run_sync(
             on_response=on_response,
             on_wait=on_wait,
             ca_pem=request.ca_pem,
+            egress=confluence_policy(settings),
+            deadline_s=settings.http_request_deadline_seconds,
+            max_response_bytes=settings.confluence_max_response_bytes,
         )
     except SyncError as exc:  # e.g. a CA bundle that is not PEM
         return SyncResult.failed(started, exc)
@@ -113,7 +118,7 @@ def new_run(
             client, config.all_spaces(), cql_filter=config.cql, concurrency=settings.confluence_concurrency
         ),
         sink=sink or _meili_sink(request, settings),
-        workers=text_workers or TextWorkers(max(1, settings.text_workers)),
+        workers=text_workers or TextWorkers(max(1, settings.text_workers), limits=text_limits(settings)),
         report=progress or _quiet,
     )
 

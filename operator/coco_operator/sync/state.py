@@ -5,7 +5,7 @@ Phases (`run.py`) read and extend this one object in order; nothing else is shar
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Iterable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -15,6 +15,7 @@ from coco_operator.confluence.client import ConfluenceClient
 from coco_operator.confluence.source import Changed, ConfluenceSource, SpaceInfo
 from coco_operator.confluence.text_workers import TextWorkers
 from coco_operator.documents import MappingContext
+from coco_operator.egress import webhook_policy
 from coco_operator.enrich import EnrichContext, EnrichingWriter
 from coco_operator.settings import Settings
 from coco_operator.sync.plan import Plan, large
@@ -27,7 +28,7 @@ Item = dict[str, Any]  # a Confluence REST item
 class Sink(Protocol):
     """Where documents go (`search.sink.MeiliSink`)."""
 
-    async def prepare(self, embedders: dict[str, Any] | None = None) -> None: ...
+    async def prepare(self, embedders: dict[str, Any] | None = None, *, manage: bool = True) -> None: ...
     async def versions_of(self, datasource_id: str) -> dict[str, int | None]: ...
     async def add(self, document: dict[str, Any]) -> None: ...
     async def flush(self) -> None: ...
@@ -94,9 +95,13 @@ class FullListing:
 
     def __init__(self, source: ConfluenceSource, types: list[str]) -> None:
         self.listed: dict[str, str] = {}  # id -> type; complete once `bodies` is exhausted
-        self.bodies = Prefetch(
-            source.fetch_batches(source.list_current(types, into=self.listed)), maxsize=source.concurrency
-        )
+        self.complete = False  # the listing ran to its end
+        self.bodies = Prefetch(source.fetch_batches(self._listing(source, types)), maxsize=source.concurrency)
+
+    async def _listing(self, source: ConfluenceSource, types: list[str]) -> AsyncIterator[str]:
+        async for cid in source.list_current(types, into=self.listed):
+            yield cid
+        self.complete = True
 
     async def aclose(self) -> None:
         await self.bodies.aclose()
@@ -130,6 +135,7 @@ class Run:
                 datasource_name=request.spec.name,
                 labels=request.labels,
                 tokens=request.enrichment_tokens,
+                egress=webhook_policy(settings),
             ),
             sink.add,
             batch_size=ENRICH_BATCH,
@@ -162,6 +168,10 @@ class Run:
         if not self.text_workers_on and large(self.settings.text_workers, items):
             self.text_workers_on = True
             self.workers.start()
+
+    def text_skipped(self, item: Mapping[str, Any], problem: str) -> None:
+        """A body that made a text worker exceed its limits: indexed by title and metadata, named in status."""
+        self.tally.skip(f"{item.get('title') or item.get('id')}: {problem}; indexed by title and metadata only")
 
     def mapping_context(self, item: Mapping[str, Any]) -> MappingContext:
         """The space of the item itself (a Datasource may span several spaces)."""

@@ -12,7 +12,6 @@ from collections.abc import AsyncIterable
 from datetime import timedelta
 
 from coco_operator.aio import together
-from coco_operator.api.enrichment import meili_embedders
 from coco_operator.confluence.source import changed_item
 from coco_operator.sync import plan as planning
 from coco_operator.sync.request import content_types
@@ -70,8 +69,8 @@ async def _count_and_size_workers(run: Run) -> int | None:
 
 async def _prepare_index(run: Run) -> dict[str, int | None]:
     """Create the index or bring its settings up to date; then what it holds of this Datasource (id -> version)."""
-    embedders = meili_embedders(run.request.spec.embedders, dict(run.request.embedder_keys)) or None
-    await run.sink.prepare(embedders=embedders)
+    embedders = run.request.embedders
+    await run.sink.prepare(embedders=dict(embedders) if embedders else None, manage=run.settings.manage_index_settings)
     return await run.sink.versions_of(run.datasource_id)
 
 

@@ -301,3 +301,57 @@ async def test_dispatcher_runs_what_it_observes_and_forgets() -> None:
         assert not dispatcher.workers and worker.task is not None and worker.task.done()
     finally:
         await dispatcher.shutdown()
+
+
+async def test_an_unexpected_exception_in_a_run_is_an_internal_error_with_backoff() -> None:
+    """A bug in a run (here a TypeError) becomes reason InternalError, its text stays out of status, and the next
+    run waits for the backoff like any failed run."""
+    kube, clock = kube_with(), Clock()
+    calls: list[SyncRequest] = []
+
+    async def broken(request: SyncRequest, settings: Settings, progress: Progress) -> SyncResult:
+        calls.append(request)
+        raise TypeError("'NoneType' object is not subscriptable: tok")
+
+    dispatcher = Dispatcher(settings(), kube, broken, clock=clock)
+    worker = Worker(dispatcher, KEY, kube.datasources[KEY])
+    try:
+        assert await worker.step() == 0.0
+        ready = condition(kube, "Ready")
+        assert ready and ready["reason"] == "InternalError" and "unexpected TypeError" in ready["message"]
+        assert "NoneType" not in ready["message"] and "tok" not in kube.status(*KEY)["lastError"]
+        delays = []
+        for _ in range(3):
+            delay = await worker.step()  # not due yet: the worker sleeps for the backoff
+            assert delay is not None and delay > 0 and len(calls) == len(delays) + 1
+            delays.append(delay)
+            clock.advance(seconds=delay)
+            assert await worker.step() == 0.0
+        assert delays[0] < delays[1] < delays[2]  # 1 s, 2 s, 4 s
+    finally:
+        await worker.stop()
+        await dispatcher.shutdown()
+    assert kube.status(*KEY)["consecutiveFailures"] == 4
+
+
+class FailingKube(FakeKube):
+    """An API server that fails every Connector read (an outage, a bug in a handler)."""
+
+    reads = 0
+
+    async def get_connector(self, name: str) -> dict[str, Any] | None:
+        self.reads += 1
+        raise RuntimeError("the API server is gone")
+
+
+async def test_a_worker_whose_steps_keep_failing_backs_off_instead_of_spinning() -> None:
+    kube = FailingKube()
+    kube.add_datasource(datasource_body())
+    dispatcher = Dispatcher(settings(retry_delay_in_ms=100, retry_max_delay_seconds=4), kube, FakeSync())
+    worker = Worker(dispatcher, KEY, kube.datasources[KEY])
+    worker.start()
+    await asyncio.sleep(1.0)
+    await worker.stop()
+    await dispatcher.shutdown()
+    # 0.1 + 0.2 + 0.4 s of backoff fit in a second, a fixed retry delay of 0.1 s would give ten attempts.
+    assert 2 <= kube.reads <= 5 and worker.errors == kube.reads

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import ssl
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 import httpx
 
@@ -25,8 +25,6 @@ MIN_REDACTED_LENGTH = 6
 # What the API server accepts in a condition message is 32 KiB; status stays readable well below that.
 MAX_MESSAGE_CHARS = 4000
 MAX_EVENT_CHARS = 1000  # an Event's message (the API server allows 1 KiB in events.k8s.io/v1 notes)
-# The label a Secret carries to be usable by Datasources (docs/security.md, point 4).
-OPT_IN_LABEL = "coco.rs/usable-by-datasources"
 
 
 def clean_secret_value(value: str, *, secret: str, key: str | None) -> str:
@@ -51,18 +49,6 @@ def clean_secret_value(value: str, *, secret: str, key: str | None) -> str:
     if not cleaned:
         raise SecretError(f"{where} is empty", reason=Reason.SECRET_KEY_NOT_FOUND)
     return cleaned
-
-
-def opt_in_problem(namespace: str, name: str, labels: Mapping[str, str], *, owner: str) -> SecretError | None:
-    """Why a Datasource may not use this Secret (it has not opted in), or None."""
-    if labels.get(OPT_IN_LABEL) == "true":
-        return None
-    return SecretError(
-        f"Secret {namespace}/{name} is not labelled {OPT_IN_LABEL}=true, so {owner} may not use it (a Datasource "
-        "may only use Secrets meant for Datasources). If this Secret is meant for it, label it: kubectl -n "
-        f"{namespace} label secret {name} {OPT_IN_LABEL}=true",
-        reason=Reason.SECRET_NOT_OPTED_IN,
-    )
 
 
 def redact(message: str, secrets: Iterable[str | None]) -> str:

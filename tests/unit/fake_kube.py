@@ -11,10 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from coco_operator.api.common import SECRET_OPT_IN_LABEL as OPT_IN_LABEL
 from coco_operator.dispatcher.secrets import SecretValue
 from coco_operator.errors import SecretError
 from coco_operator.reasons import Reason
-from coco_operator.secret_values import OPT_IN_LABEL
 
 Key = tuple[str, str]
 

@@ -16,10 +16,11 @@ import kubernetes
 from kubernetes.client.exceptions import ApiException
 
 from coco_operator.api.common import GROUP, VERSION
+from coco_operator.api.common import SECRET_OPT_IN_LABEL as OPT_IN_LABEL
 from coco_operator.dispatcher.secrets import SecretValue
 from coco_operator.errors import SecretError
 from coco_operator.reasons import Reason
-from coco_operator.secret_values import MAX_EVENT_CHARS, OPT_IN_LABEL, truncate
+from coco_operator.secret_values import MAX_EVENT_CHARS, truncate
 
 log = logging.getLogger(__name__)
 

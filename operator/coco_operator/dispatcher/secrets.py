@@ -12,9 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from coco_operator.api.common import SECRET_OPT_IN_LABEL as OPT_IN_LABEL
 from coco_operator.api.datasource import DatasourceSpec
 from coco_operator.api.enrichment import webhook_token_refs
-from coco_operator.secret_values import clean_secret_value, opt_in_problem
+from coco_operator.errors import SecretError
+from coco_operator.reasons import Reason
+from coco_operator.secret_values import clean_secret_value
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,18 @@ class SecretResolver(Protocol):
 class SecretReader(Protocol):
     async def read_secret(self, namespace: str, name: str, key: str, *, owner: str) -> SecretValue: ...
     async def read_configmap_value(self, namespace: str, name: str, key: str, *, owner: str) -> str: ...
+
+
+def opt_in_problem(namespace: str, name: str, labels: Mapping[str, str], *, owner: str) -> SecretError | None:
+    """Why a Datasource may not use this Secret (it has not opted in), or None."""
+    if labels.get(OPT_IN_LABEL) == "true":
+        return None
+    return SecretError(
+        f"Secret {namespace}/{name} is not labelled {OPT_IN_LABEL}=true, so {owner} may not use it (a Datasource "
+        "may only use Secrets meant for Datasources). If this Secret is meant for it, label it: kubectl -n "
+        f"{namespace} label secret {name} {OPT_IN_LABEL}=true",
+        reason=Reason.SECRET_NOT_OPTED_IN,
+    )
 
 
 class ApiSecrets:

@@ -7,6 +7,7 @@ Dispatcher settings keep Coco's `connector_dispatcher` names and defaults:
 from __future__ import annotations
 
 import ipaddress
+import json
 from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, field_validator
@@ -221,6 +222,14 @@ class Settings(BaseSettings):
     def _split_namespaces(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("index_grants", "embedder_profiles", mode="before")
+    @classmethod
+    def _json_objects(cls, value: object) -> object:
+        """JSON text as the environment gives it (and as a Job's forwarded settings carry it)."""
+        if isinstance(value, str):
+            return json.loads(value) if value.strip() else {}
         return value
 
     @field_validator("allowed_cidrs")

@@ -396,7 +396,7 @@ def test_job_mode_rbac_is_sufficient(
         f"watchNamespaces={{{watched}}}",
     ]
     notes = helm("install", name, str(CHART), "-n", name, "--set", "runMode=Job", *values).stdout
-    assert f"The chart created the ServiceAccount in {watched}; create the Secret there." in notes
+    assert f"The chart created the ServiceAccount in {watched}." in notes
     try:
         sync_sa = "coco-operator-sync"
         user = f"system:serviceaccount:{watched}:{sync_sa}"
@@ -407,6 +407,10 @@ def test_job_mode_rbac_is_sufficient(
         operator_user = f"system:serviceaccount:{name}:{name}"
         assert can_i(kube, operator_user, "create", "jobs.batch", watched)
         assert not can_i(kube, operator_user, "create", "jobs.batch", name)
+        # The namespace's own Meilisearch key: the operator creates its Secret, and may change only that one.
+        assert can_i(kube, operator_user, "create", "secrets", watched)
+        assert not can_i(kube, operator_user, "patch", "secrets", watched)
+        assert not can_i(kube, operator_user, "create", "secrets", name)
 
         deployment = get(kube, "deployment", name, name)
         assert deployment
@@ -415,18 +419,10 @@ def test_job_mode_rbac_is_sufficient(
             for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
             if e["name"].startswith(("COCO_RUN_MODE", "COCO_JOB_"))
         }
-        assert chart_env["COCO_RUN_MODE"] == "Job"
-        meili_secret_name, _, meili_secret_key = chart_env["COCO_JOB_MEILI_KEY_SECRET"].partition("/")
-        kube.apply(
-            {
-                "apiVersion": "v1",
-                "kind": "Secret",
-                "metadata": {"name": meili_secret_name, "namespace": watched},
-                "stringData": {meili_secret_key: meili.key},
-            }
-        )
+        assert chart_env["COCO_RUN_MODE"] == "Job" and "COCO_JOB_MEILI_KEY_SECRET" not in chart_env
         seed_space(cloud, "HELM4")
-        kube.apply(secret(watched, CLOUD_TOKEN), datasource(watched, "wiki", cloud.endpoint, "HELM4"))
+        index = f"{watched}_docs"  # owned by the namespace: the run goes to a Job with the namespace's own key
+        kube.apply(secret(watched, CLOUD_TOKEN), datasource(watched, "wiki", cloud.endpoint, "HELM4", index=index))
         kubeconfig = service_account_kubeconfig(kube, name, name, tmp_path / "sa.kubeconfig")
         op = Operator(
             Kube(kubeconfig, None),
@@ -443,9 +439,12 @@ def test_job_mode_rbac_is_sufficient(
             assert proc.returncode == 0, proc.stderr + proc.stdout
             obj = wait_ready(kube, watched, "wiki")
             assert obj["status"]["documents"] == 2
-            assert len(meili.docs(f"{watched}/wiki")) == 2
+            assert len(meili.docs(f"{watched}/wiki", index)) == 2
+            assert kube.core.read_namespaced_secret("coco-operator-meili-key", watched).data["key"]
             kube.kubectl("-n", watched, "delete", "datasource", "wiki", "--wait=false")
             wait_for("Datasource deleted", lambda: kube.datasource(watched, "wiki") is None, 30)
+            secrets = kube.core.list_namespaced_secret(watched).items
+            assert "coco-operator-meili-key" not in [s.metadata.name for s in secrets]
         finally:
             op.stop()
         assert_no_forbidden(op)

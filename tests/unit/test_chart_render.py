@@ -384,6 +384,53 @@ def test_job_mode(helm: Path, henv: dict[str, str]) -> None:
     assert ("ClusterRole", f"{RELEASE}-sync") not in kinds(default)
 
 
+def test_tenancy_values_reach_the_settings_and_the_admission_policy(helm: Path, henv: dict[str, str]) -> None:
+    from coco_operator.settings import Settings
+
+    objs = template(
+        helm,
+        henv,
+        values={
+            "watchNamespaces": "{team-a,team-b}",
+            "tenancy.sharedIndexes": "{handbook}",
+            "tenancy.indexGrants.team-a": "{archive,legacy_*}",
+            "tenancy.maxDeletionsPerRun.fraction": "0.25",
+            "tenancy.maxDeletionsPerRun.minimum": "10",
+            "embedderProfiles.small.settings.source": "userProvided",
+            "embedderProfiles.small.settings.dimensions": "3",
+            "embedderProfiles.openai.settings.source": "openAi",
+            "embedderProfiles.openai.apiKeySecret.name": "openai",
+            "embedderProfiles.openai.apiKeySecret.key": "apiKey",
+        },
+    )
+    env = env_of(one(objs, "Deployment"))
+    # The key comes from the operator's own Secret, into the variable the profile names; never inline.
+    assert env["COCO_EMBEDDER_KEY_OPENAI"] == {"secretKeyRef": {"name": "openai", "key": "apiKey"}}
+    settings = Settings(**{k.removeprefix("COCO_").lower(): v for k, v in env.items() if isinstance(v, str)})
+    assert settings.shared_index_names == ["coco_documents", "handbook"]
+    assert settings.index_grants == {"team-a": ["archive", "legacy_*"]}
+    assert (settings.max_deletions_fraction, settings.max_deletions_min) == (0.25, 10)
+    assert settings.embedder_profiles == {
+        "small": {"source": "userProvided", "dimensions": 3},
+        "openai": {"source": "openAi", "apiKeyEnv": "COCO_EMBEDDER_KEY_OPENAI"},
+    }
+    policy = one(objs, "ValidatingAdmissionPolicy")["spec"]
+    variables = {v["name"]: v["expression"] for v in policy["variables"]}
+    assert variables["shared"] == "variables.index in ['coco_documents', 'handbook']"
+    assert variables["grants"] == "{'team-a': ['archive', 'legacy_*']}"
+    assert policy["validations"][2]["expression"] == "variables.profiles.all(p, p in ['openai', 'small'])"
+    binding = one(objs, "ValidatingAdmissionPolicyBinding")["spec"]
+    assert binding["validationActions"] == ["Deny"]
+    assert binding["matchResources"]["namespaceSelector"]["matchExpressions"] == [
+        {"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["team-a", "team-b"]}
+    ]
+    # Off: no policy; sharing the default index off and nothing else shared: an explicit empty list.
+    objs = template(helm, henv, values={"tenancy.admissionPolicy": "false", "tenancy.shareDefaultIndex": "false"})
+    assert not [o for o in objs if o["kind"].startswith("ValidatingAdmissionPolicy")]
+    env = env_of(one(objs, "Deployment"))
+    assert Settings(shared_indexes=env["COCO_SHARED_INDEXES"]).shared_index_names == []
+
+
 def test_toggles(helm: Path, henv: dict[str, str]) -> None:
     no_crds = kinds(template(helm, henv, values={"installCRDs": "false"}))
     assert not [k for k in no_crds if k[0] == "CustomResourceDefinition"]
@@ -652,6 +699,8 @@ def test_kustomize_matches_chart_defaults(helm: Path, henv: dict[str, str], kust
         assert k_deploy["spec"][key] == c_deploy["spec"][key], key
     assert one(kustomized, "Service")["spec"] == one(chart, "Service")["spec"]
     assert one(kustomized, "Connector")["spec"] == one(chart, "Connector")["spec"]
+    for kind in ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"):
+        assert one(kustomized, kind)["spec"] == one(chart, kind)["spec"], kind
     for crd in ("connectors.coco.rs", "datasources.coco.rs"):
         assert (
             one(kustomized, "CustomResourceDefinition", crd)["spec"]

@@ -371,12 +371,36 @@ def test_watch_namespaces_rbac_is_sufficient_and_scoped(
             untouched = kube.datasource(unwatched, "wiki")
             assert untouched is not None and not untouched.get("status")
             assert not (untouched["metadata"].get("finalizers") or [])
+            tenant_boundaries(kube, cloud, watched, unwatched)
         finally:
             op.stop()
         assert_no_forbidden(op)
     finally:
         kube.kubectl("-n", unwatched, "delete", "datasource", "wiki", "--ignore-not-found", "--wait=false")
         helm("uninstall", name, "-n", name, check=False)
+
+
+def tenant_boundaries(kube: Kube, cloud: ConfluenceEmulator, watched: str, unwatched: str) -> None:
+    """In the namespaced install: the chart's admission policy refuses another namespace's index in a watched
+    namespace (and only there), and the operator uses only Secrets that opted in."""
+    foreign = datasource(watched, "foreign", cloud.endpoint, "HELM2", index=f"{unwatched}_docs")
+
+    def refused() -> str | None:
+        proc = kube.kubectl("apply", "--dry-run=server", "-f", "-", input=yaml.safe_dump(foreign), check=False)
+        return proc.stderr if proc.returncode != 0 else None
+
+    err = wait_for("the admission policy in force", refused, timeout=30)
+    assert f"IndexNotAllowed: namespace {watched} may not write into index {unwatched}_docs" in err
+    elsewhere = datasource(unwatched, "own", cloud.endpoint, "HELM2", index=f"{watched}_docs")
+    assert kube.kubectl("apply", "--dry-run=server", "-f", "-", input=yaml.safe_dump(elsewhere)).returncode == 0
+    kube.apply(secret(watched, CLOUD_TOKEN, "plain-token", opted_in=False))
+    ds = datasource(watched, "plain", cloud.endpoint, "HELM2")
+    ds["spec"]["connector"]["config"]["tokenSecretRef"]["name"] = "plain-token"
+    kube.apply(ds)
+    obj = wait_ready(kube, watched, "plain", status="False", reason="SecretNotOptedIn", timeout=30)
+    assert f"kubectl -n {watched} label secret plain-token coco.rs/usable-by-datasources=true" in str(obj)
+    kube.kubectl("-n", watched, "delete", "datasource", "plain", "--wait=false")
+    wait_for("Datasource plain deleted", lambda: kube.datasource(watched, "plain") is None, 30)
 
 
 def test_job_mode_rbac_is_sufficient(

@@ -19,8 +19,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from coco_operator import metrics
 from coco_operator import status as st
 from coco_operator.api.datasource import DatasourceSpec
+from coco_operator.confluence.text_workers import TextWorkers
 from coco_operator.dispatcher.outcome import Event, finished_status
 from coco_operator.dispatcher.secrets import SecretResolver
 from coco_operator.dispatcher.writers import StatusWriter
@@ -37,12 +39,26 @@ from coco_operator.sync import (
     moved_from,
     prior_listing,
     prior_watermark,
+    run_sync,
 )
 from coco_operator.tenancy import embedder_settings, index_problem
 
 log = logging.getLogger(__name__)
 
 SyncFn = Callable[[SyncRequest, Settings, Progress], Awaitable[SyncResult]]
+
+
+def default_sync(
+    request: SyncRequest, settings: Settings, progress: Progress, *, text_workers: TextWorkers | None = None
+) -> Awaitable[SyncResult]:
+    return run_sync(
+        request,
+        settings,
+        progress=progress,
+        on_response=metrics.observe_confluence_response,
+        on_wait=metrics.THROTTLE_WAITS.inc,
+        text_workers=text_workers,
+    )
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import logging
 import os
 import time
 import uuid
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from coco_operator import status as st
 from coco_operator.api.datasource import DatasourceSpec, DatasourceStatus
@@ -23,7 +23,7 @@ from coco_operator.reasons import Reason
 from coco_operator.search.sink import MeiliSink
 from coco_operator.settings import Settings
 from coco_operator.sync import leave_previous_index, moved_from
-from coco_operator.tenancy import embedder_settings, namespace_of
+from coco_operator.tenancy import embedder_settings, index_access, namespace_of
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,19 @@ async def prepare_job(target: Target, settings: Settings, keys: NamespaceKeys, *
     if old is not None:
         await leave_previous_index(target.key, old, settings)
     await keys.ensure(namespace_of(target.key))
+
+
+def job_route(target: Target, settings: Settings) -> Literal["Job", "InProcess"] | SyncError:
+    """Where a Job-mode run goes: a Job for an index the namespace owns (its own key reaches it); for a shared or
+    granted one the operator's process, or a refusal (`job_shared_index`). An index the namespace may not use at
+    all goes in-process too, where the run path refuses it with its reason."""
+    namespace = namespace_of(target.key)
+    access = index_access(namespace, target.index, settings)
+    if access == "owned":
+        return "Job"
+    if access is None or settings.job_shared_index == "InProcess":
+        return "InProcess"
+    return needs_own_index(target)
 
 
 def needs_own_index(target: Target) -> SyncError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import NamedTuple
 
+from coco_operator import metrics
 from coco_operator import status as st
 from coco_operator.api.datasource import DatasourceSpec, DatasourceStatus
 from coco_operator.dispatcher.schedule import next_run as schedule_next_run
@@ -94,3 +95,14 @@ def reported_event(status: DatasourceStatus) -> Event:
     if ready is not None and ready.status == "True":
         return Event.of("Normal", Reason.SYNC_SUCCEEDED, ready.message)
     return Event.of("Warning", ready.reason if ready else Reason.SYNC_FAILED, ready.message if ready else "")
+
+
+def record_metrics(key: tuple[str, str], result: SyncResult, reason: str) -> None:
+    ns, name = key
+    outcome = "Succeeded" if result.succeeded else "Failed"
+    metrics.RUNS.labels(ns, name, outcome, Reason.SUCCEEDED if result.succeeded else reason).inc()
+    metrics.RUN_DURATION.labels(ns, name).observe(result.duration_s)
+    if result.succeeded:
+        for doc_type in ("pages", "blogposts", "attachments"):
+            metrics.DOCUMENTS_INDEXED.labels(ns, name, doc_type).inc(getattr(result.counts, doc_type))
+        metrics.DOCUMENTS_DELETED.labels(ns, name).inc(result.counts.deleted)

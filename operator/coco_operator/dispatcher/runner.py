@@ -23,10 +23,10 @@ from coco_operator import status as st
 from coco_operator.api.datasource import DatasourceSpec, DatasourceStatus
 from coco_operator.confluence import text_workers
 from coco_operator.confluence.text_workers import TextWorkers
-from coco_operator.dispatcher.host import Finished, SyncFn, Target, finish, run_datasource
+from coco_operator.dispatcher.host import Finished, SyncFn, Target, default_sync, finish, run_datasource
 from coco_operator.dispatcher.jobkeys import ManagedSecrets, NamespaceKeys
-from coco_operator.dispatcher.jobrun import JobKube, needs_own_index, prepare_job, run_as_job
-from coco_operator.dispatcher.outcome import Event, reported_event
+from coco_operator.dispatcher.jobrun import JobKube, job_route, prepare_job, run_as_job
+from coco_operator.dispatcher.outcome import Event, record_metrics, reported_event
 from coco_operator.dispatcher.schedule import (
     Pause,
     connector_pause,
@@ -43,8 +43,7 @@ from coco_operator.errors import SyncError
 from coco_operator.reasons import PAUSED, ConditionType, Reason
 from coco_operator.search.keys import KeyAdmin
 from coco_operator.settings import Settings
-from coco_operator.sync import Progress, SyncRequest, SyncResult, prior_watermark, run_sync
-from coco_operator.tenancy import index_access, index_problem
+from coco_operator.sync import SyncResult, prior_watermark
 from coco_operator.times import to_second
 
 log = logging.getLogger(__name__)
@@ -74,19 +73,6 @@ class Kube(SecretReader, StatusPatcher, JobKube, ManagedSecrets, Protocol):
 
     async def get_connector(self, name: str) -> dict[str, Any] | None: ...
     async def post_event(self, obj: dict[str, Any], event_type: str, reason: str, message: str) -> None: ...
-
-
-def default_sync(
-    request: SyncRequest, settings: Settings, progress: Progress, *, text_workers: TextWorkers | None = None
-) -> Awaitable[SyncResult]:
-    return run_sync(
-        request,
-        settings,
-        progress=progress,
-        on_response=metrics.observe_confluence_response,
-        on_wait=metrics.THROTTLE_WAITS.inc,
-        text_workers=text_workers,
-    )
 
 
 def _now() -> datetime:
@@ -391,15 +377,12 @@ class Worker:
         into an index the namespace does not own runs here instead, or is refused (`job_shared_index`)."""
         settings = self.d.settings
         started = self.d.clock()
-        if (
-            index_access(self.key[0], target.index, settings) != "owned"
-            and index_problem(target.key, target.index, settings) is None
-        ):
-            if settings.job_shared_index == "InProcess":
-                return await self._execute_here(target, secrets, token)
-            failed = SyncResult.failed(started, needs_own_index(target))
-            return await finish(target, failed, writer=self.writer, settings=settings, request_token=token)
+        route = job_route(target, settings)
+        if route == "InProcess":
+            return await self._execute_here(target, secrets, token)
         try:
+            if isinstance(route, SyncError):
+                raise route
             await secrets.credentials(target.spec)  # a missing Secret fails here, not in a pod that cannot start
             await self.d.job_prep(target, self.status.index)
             reported = await run_as_job(
@@ -414,14 +397,3 @@ class Worker:
             handled.lastHandledSyncRequest = token
             await self.writer.write(handled)
         return Reported(reported_event(reported))
-
-
-def record_metrics(key: Key, result: SyncResult, reason: str) -> None:
-    ns, name = key
-    outcome = "Succeeded" if result.succeeded else "Failed"
-    metrics.RUNS.labels(ns, name, outcome, Reason.SUCCEEDED if result.succeeded else reason).inc()
-    metrics.RUN_DURATION.labels(ns, name).observe(result.duration_s)
-    if result.succeeded:
-        for doc_type in ("pages", "blogposts", "attachments"):
-            metrics.DOCUMENTS_INDEXED.labels(ns, name, doc_type).inc(getattr(result.counts, doc_type))
-        metrics.DOCUMENTS_DELETED.labels(ns, name).inc(result.counts.deleted)

@@ -5,6 +5,7 @@ Phases (`run.py`) read and extend this one object in order; nothing else is shar
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -143,6 +144,7 @@ class Run:
         self.tally = Tally()
         self.full: FullListing | None = None
         self.text_workers_on = False
+        self.extraction_boot: asyncio.Task[None] | None = None  # extraction processes booting (full runs)
         self._planned: Planned | None = None
 
     @property

@@ -14,6 +14,7 @@ from datetime import timedelta
 from coco_operator.aio import together
 from coco_operator.confluence.source import changed_item
 from coco_operator.sync import plan as planning
+from coco_operator.sync.attachments import start_extraction_workers
 from coco_operator.sync.request import content_types
 from coco_operator.sync.state import FullListing, Item, Planned, Run, Survey
 
@@ -24,6 +25,7 @@ async def plan_run(run: Run) -> None:
     request = run.request
     if request.watermark is None:
         run.full = FullListing(run.source, content_types(request.spec))
+        start_extraction_workers(run)
     run.report("Connecting", 0)
     survey = await _survey(run)
     run.report("Listing", 0)

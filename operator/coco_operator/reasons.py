@@ -65,6 +65,7 @@ class Reason(StrEnum):
     MASS_DELETION_REFUSED = "MassDeletionRefused"
     LISTING_INCOMPLETE = "ListingIncomplete"
     INTERNAL_ERROR = "InternalError"
+    KUBERNETES_UNAVAILABLE = "KubernetesUnavailable"
     # Events only (a run's start and success are not condition reasons)
     SYNC_STARTED = "SyncStarted"
     SYNC_SUCCEEDED = "SyncSucceeded"

@@ -371,7 +371,7 @@ def test_watch_namespaces_rbac_is_sufficient_and_scoped(
             untouched = kube.datasource(unwatched, "wiki")
             assert untouched is not None and not untouched.get("status")
             assert not (untouched["metadata"].get("finalizers") or [])
-            tenant_boundaries(kube, cloud, watched, unwatched)
+            tenant_boundaries(kube, cloud, name, watched, unwatched)
         finally:
             op.stop()
         assert_no_forbidden(op)
@@ -380,7 +380,7 @@ def test_watch_namespaces_rbac_is_sufficient_and_scoped(
         helm("uninstall", name, "-n", name, check=False)
 
 
-def tenant_boundaries(kube: Kube, cloud: ConfluenceEmulator, watched: str, unwatched: str) -> None:
+def tenant_boundaries(kube: Kube, cloud: ConfluenceEmulator, release: str, watched: str, unwatched: str) -> None:
     """In the namespaced install: the chart's admission policy refuses another namespace's index in a watched
     namespace (and only there), and the operator uses only Secrets that opted in."""
     foreign = datasource(watched, "foreign", cloud.endpoint, "HELM2", index=f"{unwatched}_docs")
@@ -391,8 +391,11 @@ def tenant_boundaries(kube: Kube, cloud: ConfluenceEmulator, watched: str, unwat
 
     err = wait_for("the admission policy in force", refused, timeout=30)
     assert f"IndexNotAllowed: namespace {watched} may not write into index {unwatched}_docs" in err
-    elsewhere = datasource(unwatched, "own", cloud.endpoint, "HELM2", index=f"{watched}_docs")
-    assert kube.kubectl("apply", "--dry-run=server", "-f", "-", input=yaml.safe_dump(elsewhere)).returncode == 0
+    # Bound to the watched namespaces only (another, cluster-wide release of this module has a policy of its own).
+    path = f"/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings/{release}-datasource-indexes"
+    binding = json.loads(kube.kubectl("get", "--raw", path).stdout)
+    selector = binding["spec"]["matchResources"]["namespaceSelector"]["matchExpressions"]
+    assert selector == [{"key": "kubernetes.io/metadata.name", "operator": "In", "values": [watched]}]
     kube.apply(secret(watched, CLOUD_TOKEN, "plain-token", opted_in=False))
     ds = datasource(watched, "plain", cloud.endpoint, "HELM2")
     ds["spec"]["connector"]["config"]["tokenSecretRef"]["name"] = "plain-token"

@@ -212,3 +212,28 @@ async def test_documents_leave_the_index_the_datasource_moved_away_from(
     assert writer.current.index == other_index
     assert meili_server.docs(index, f"{NS}/wiki") == [] and len(meili_server.docs(other_index, f"{NS}/wiki")) == 5
     assert len(meili_server.docs(index, f"{NS}/other")) == 5
+
+
+async def test_documents_a_webhook_drops_count_against_the_cap(
+    cloud: ConfluenceEmulator, meili_server: MeiliServer, index: str
+) -> None:
+    """A webhook (a tenant's service, or a broken one) that answers no documents would remove every document it was
+    sent: the same cap applies."""
+    from tests.hostile.server import HostileServer, json_answer
+
+    _fill(cloud, pages=25)
+    settings = _settings(meili_server, index, max_deletions_fraction=0.1, max_deletions_min=5)
+    writer = MemoryStatusWriter()
+    assert (await _run(cloud, settings, _spec(cloud), writer=writer))[0].result.succeeded
+    hook = HostileServer().start()
+    try:
+        hook.route("/enrich", json_answer({"documents": []}))
+        webhook = {"type": "webhook", "webhook": {"url": f"{hook.url}/enrich"}}
+        refused, _ = await _run(cloud, settings, _spec(cloud, enrichment=[webhook]), writer=writer)
+        assert len(hook.hits) >= 1
+    finally:
+        hook.stop()
+    error = refused.result.error
+    assert error is not None and error.reason == "MassDeletionRefused", error
+    assert "would delete 25 of the 25 documents" in error.message and "enrichment now leaves it out" in error.message
+    assert len(meili_server.docs(index, f"{NS}/wiki")) == 25

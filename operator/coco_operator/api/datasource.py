@@ -206,11 +206,11 @@ class SyncSpec(ApiModel):
             ]
         },
     )
-    allowMassDeletion: bool = Field(
-        default=False,
+    allowMassDeletion: bool | None = Field(
+        default=None,
         description="Let a run delete more documents than the operator's per-run cap (a fraction of the indexed "
         "documents), or all of them when Confluence lists nothing. Set it once you checked that the content "
-        "really went away; leave it false otherwise.",
+        "really went away; leave it unset (false) otherwise.",
     )
 
     @field_validator("timeout")

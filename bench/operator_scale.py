@@ -185,7 +185,11 @@ def run_scale(
             {
                 "apiVersion": "v1",
                 "kind": "Secret",
-                "metadata": {"name": "confluence-token", "namespace": ns},
+                "metadata": {
+                    "name": "confluence-token",
+                    "namespace": ns,
+                    "labels": {"coco.rs/usable-by-datasources": "true"},
+                },
                 "stringData": {"token": TOKEN},
             }
             for ns in namespaces

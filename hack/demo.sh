@@ -38,7 +38,7 @@ kubectl wait --for=condition=Established crd/datasources.coco.rs crd/connectors.
 kubectl apply -f manifests/examples/connector-confluence.yaml
 kubectl create namespace docs --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 kubectl -n docs create secret generic confluence-token --from-literal=token=demo-token --dry-run=client -o yaml \
-  | kubectl apply -f -
+  | kubectl label --local -f - coco.rs/usable-by-datasources=true -o yaml | kubectl apply -f -
 sed -e "s#https://your-company.atlassian.net/wiki#http://127.0.0.1:$CONFLUENCE_PORT/wiki#" \
     -e "s#your-email@example.com#demo@example.com#" \
     -e "s#enable_blogposts: false#enable_blogposts: true#" \

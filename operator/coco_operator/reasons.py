@@ -58,6 +58,16 @@ class Reason(StrEnum):
     ENRICHMENT_FAILED = "EnrichmentFailed"
     JOB_FAILED = "JobFailed"
     JOB_VANISHED = "JobVanished"
+    # Tenancy and safety (docs/security.md)
+    INDEX_NOT_ALLOWED = "IndexNotAllowed"
+    EMBEDDER_PROFILE_NOT_FOUND = "EmbedderProfileNotFound"
+    EMBEDDER_PROFILE_INVALID = "EmbedderProfileInvalid"
+    EMBEDDERS_NOT_ALLOWED = "EmbeddersNotAllowed"
+    JOB_MODE_NEEDS_OWN_INDEX = "JobModeNeedsOwnIndex"
+    SECRET_NOT_OPTED_IN = "SecretNotOptedIn"
+    MASS_DELETION_REFUSED = "MassDeletionRefused"
+    INTERNAL_ERROR = "InternalError"
+    KUBERNETES_UNAVAILABLE = "KubernetesUnavailable"
     # Events only (a run's start and success are not condition reasons)
     SYNC_STARTED = "SyncStarted"
     SYNC_SUCCEEDED = "SyncSucceeded"

@@ -24,6 +24,7 @@ REDACTED = "***"
 MIN_REDACTED_LENGTH = 6
 # What the API server accepts in a condition message is 32 KiB; status stays readable well below that.
 MAX_MESSAGE_CHARS = 4000
+MAX_EVENT_CHARS = 1000  # an Event's message (the API server allows 1 KiB in events.k8s.io/v1 notes)
 
 
 def clean_secret_value(value: str, *, secret: str, key: str | None) -> str:

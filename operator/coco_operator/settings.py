@@ -7,7 +7,8 @@ Dispatcher settings keep Coco's `connector_dispatcher` names and defaults:
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated, Literal
+import json
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -61,8 +62,20 @@ class Settings(BaseSettings):
         description="ServiceAccount of sync Jobs, in each Datasource's namespace: get datasources, patch "
         "datasources/status.",
     )
-    job_meili_key_secret: str | None = Field(
-        default=None, description="NAME/KEY of a Secret in the Datasource's namespace with the Meilisearch key."
+    job_shared_index: Literal["InProcess", "Refuse"] = Field(
+        default="InProcess",
+        description="Job mode and an index the namespace does not own (a shared or granted one), which the "
+        "namespace's own Meilisearch key cannot reach: run in the operator's process, or refuse with "
+        "JobModeNeedsOwnIndex.",
+    )
+    job_meili_key_secret_name: str = Field(
+        default="coco-operator-meili-key",
+        description="Name of the operator-managed Secret that holds a namespace's own Meilisearch key (Job mode).",
+    )
+    manage_index_settings: bool = Field(
+        default=True,
+        description="Create the index and bring its settings and embedders up to date before writing. Sync Jobs "
+        "run with false: the operator prepared the index, their key may only write documents.",
     )
     job_ttl_seconds: int = Field(default=3600, ge=0, description="Finished Jobs are removed after this long.")
     job_cpu_request: str = Field(default="100m", description="CPU request of sync Jobs.")
@@ -175,6 +188,34 @@ class Settings(BaseSettings):
     )
     attachment_max_bytes: int = Field(default=10_000_000, ge=0, description="Larger attachments: metadata only.")
 
+    # Tenancy (docs/security.md, points 2 and 5): which indexes a namespace may write, embedders, deletions.
+    shared_indexes: Annotated[list[str] | None, NoDecode] = Field(
+        default=None,
+        description="Indexes every namespace may write documents into (comma-separated in the environment); "
+        "default: the operator's default index (meili_index). Their settings come from the operator only.",
+    )
+    index_grants: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="More indexes per namespace: namespace -> index names or prefix* patterns (JSON in the "
+        'environment, e.g. {"team-a": ["handbook", "archive_*"]}).',
+    )
+    embedder_profiles: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Embedders Datasources may name in spec.embedders: profile name -> Meilisearch embedder "
+        "settings (JSON in the environment). An `apiKeyEnv` entry names an environment variable of the operator "
+        "holding the key (the chart sets it from the operator's own Secret).",
+    )
+    max_deletions_fraction: float = Field(
+        default=0.1,
+        ge=0,
+        le=1,
+        description="A run deletes at most this fraction of the Datasource's indexed documents (or "
+        "max_deletions_min, whichever is larger); more needs spec.sync.allowMassDeletion.",
+    )
+    max_deletions_min: int = Field(
+        default=50, ge=0, description="Deletions a run may always make, whatever the fraction allows."
+    )
+
     # Operator
     namespaces: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
@@ -187,12 +228,26 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO", description="Log level.")
 
     @field_validator(
-        "namespaces", "allowed_hosts", "allowed_cidrs", "link_allowed_hosts", "webhook_allowed_hosts", mode="before"
+        "namespaces",
+        "allowed_hosts",
+        "allowed_cidrs",
+        "link_allowed_hosts",
+        "webhook_allowed_hosts",
+        "shared_indexes",
+        mode="before",
     )
     @classmethod
     def _split_namespaces(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("index_grants", "embedder_profiles", mode="before")
+    @classmethod
+    def _json_objects(cls, value: object) -> object:
+        """JSON text as the environment gives it (and as a Job's forwarded settings carry it)."""
+        if isinstance(value, str):
+            return json.loads(value) if value.strip() else {}
         return value
 
     @field_validator("allowed_cidrs")
@@ -204,6 +259,11 @@ class Settings(BaseSettings):
             except ValueError as exc:
                 raise ValueError(f"allowed_cidrs: {cidr!r} is not a network like 10.96.0.0/12 ({exc})") from None
         return value
+
+    @property
+    def shared_index_names(self) -> list[str]:
+        """The shared indexes; unset: the operator's default index."""
+        return [self.meili_index] if self.shared_indexes is None else list(self.shared_indexes)
 
     @property
     def retry_delay_seconds(self) -> float:

@@ -19,6 +19,7 @@ from coco_operator.api.common import Condition, ConditionStatus
 from coco_operator.api.connector import ConnectorStatus
 from coco_operator.api.datasource import DatasourceStatus, RunRecord, SyncCounts, SyncProgress
 from coco_operator.reasons import ConditionType, Reason
+from coco_operator.secret_values import truncate
 from coco_operator.times import format_duration, iso
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,8 @@ log = logging.getLogger(__name__)
 HISTORY_LENGTH = 5
 SKIPPED_LIMIT = 20
 ITEM_LENGTH = 300
-MESSAGE_LENGTH = 32768  # Condition.message's maxLength in the schema
+# Condition.message's maxLength in the schema is 32768; every message is cut far below it
+# (`secret_values.truncate`, 4,000 characters), so no message can make a status patch fail.
 
 S = TypeVar("S", DatasourceStatus, ConnectorStatus)
 M = TypeVar("M", bound=BaseModel)
@@ -56,7 +58,7 @@ def set_condition(
         type=type_,
         status=say.status,
         reason=say.reason,
-        message=say.message[:MESSAGE_LENGTH],
+        message=truncate(say.message),
         lastTransitionTime=old.lastTransitionTime if old and old.status == say.status else now,
         observedGeneration=generation,
     )
@@ -156,7 +158,7 @@ def run_succeeded(status: DatasourceStatus, *, generation: int | None, now: date
 
 
 def _bounded(items: tuple[str, ...]) -> list[str] | None:
-    return [item[:ITEM_LENGTH] for item in items[:SKIPPED_LIMIT]] or None
+    return [truncate(item, ITEM_LENGTH) for item in items[:SKIPPED_LIMIT]] or None
 
 
 @dataclass(frozen=True)
@@ -188,10 +190,12 @@ def run_failed(status: DatasourceStatus, *, generation: int | None, now: datetim
     new.lastSyncTime = now
     new.lastSyncDuration = format_duration((now - run.started).total_seconds())
     new.lastSyncResult = "Failed"
-    new.lastError = f"{run.reason}: {run.message}"
+    new.lastError = truncate(f"{run.reason}: {run.message}")
     new.consecutiveFailures = (status.consecutiveFailures or 0) + 1
     new.nextSyncTime = run.next_run
-    new.index = run.index
+    # The index stays the one the last successful run filled (a move is complete only once a run succeeded), so the
+    # next run still knows where the documents were; a first run names its own.
+    new.index = status.index or run.index
     new.progress = None
     return new
 

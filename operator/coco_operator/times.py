@@ -25,7 +25,10 @@ def parse_duration(text: str) -> timedelta:
         pos = match.end()
     if not text:
         raise ValueError("empty duration")
-    return timedelta(seconds=total)
+    try:
+        return timedelta(seconds=total)
+    except OverflowError:  # e.g. 99999999999999h: beyond what any timer can hold
+        raise ValueError(f"duration {text[:40]!r} is too long") from None
 
 
 def format_duration(seconds: float) -> str:

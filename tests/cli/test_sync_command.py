@@ -132,6 +132,18 @@ def test_sync_failure_exit_code_and_reason(
     assert summary["result"] == "Failed" and summary["reason"] == "AuthenticationFailed"
 
 
+def test_a_token_file_with_a_control_character_is_refused_naming_the_file_not_the_value(
+    tmp_path: Path, confluence: ConfluenceEmulator
+) -> None:
+    path = _datasource_file(tmp_path, confluence.endpoint)
+    token = tmp_path / "token"
+    token.write_text("demo-\x1btoken-value\n")
+    proc = _run("sync", str(path), "--token-file", str(token), env={})
+    assert proc.returncode == 1, proc.stderr
+    assert f"in file {token}" in proc.stderr and "control character" in proc.stderr
+    assert "token-value" not in proc.stderr + proc.stdout
+
+
 def test_sync_without_token_explains(tmp_path: Path, confluence: ConfluenceEmulator) -> None:
     path = _datasource_file(tmp_path, confluence.endpoint)
     proc = _run("sync", str(path), env={})

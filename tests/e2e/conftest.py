@@ -379,11 +379,13 @@ def play_job_pod(kube: Kube, job: Any, kubeconfig: Path) -> subprocess.Completed
 # --- object builders ---------------------------------------------------------------------------------------
 
 
-def secret(ns: str, token: str, name: str = "confluence-token") -> dict[str, Any]:
+def secret(ns: str, token: str, name: str = "confluence-token", *, opted_in: bool = True) -> dict[str, Any]:
+    """A token Secret; `opted_in` gives it the label that lets Datasources use it."""
+    labels = {"coco.rs/usable-by-datasources": "true"} if opted_in else {}
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {"name": name, "namespace": ns},
+        "metadata": {"name": name, "namespace": ns, "labels": labels},
         "stringData": {"token": token},
     }
 

@@ -376,12 +376,39 @@ def test_watch_namespaces_rbac_is_sufficient_and_scoped(
             untouched = kube.datasource(unwatched, "wiki")
             assert untouched is not None and not untouched.get("status")
             assert not (untouched["metadata"].get("finalizers") or [])
+            tenant_boundaries(kube, cloud, name, watched, unwatched)
         finally:
             op.stop()
         assert_no_forbidden(op)
     finally:
         kube.kubectl("-n", unwatched, "delete", "datasource", "wiki", "--ignore-not-found", "--wait=false")
         helm("uninstall", name, "-n", name, check=False)
+
+
+def tenant_boundaries(kube: Kube, cloud: ConfluenceEmulator, release: str, watched: str, unwatched: str) -> None:
+    """In the namespaced install: the chart's admission policy refuses another namespace's index in a watched
+    namespace (and only there), and the operator uses only Secrets that opted in."""
+    foreign = datasource(watched, "foreign", cloud.endpoint, "HELM2", index=f"{unwatched}_docs")
+
+    def refused() -> str | None:
+        proc = kube.kubectl("apply", "--dry-run=server", "-f", "-", input=yaml.safe_dump(foreign), check=False)
+        return proc.stderr if proc.returncode != 0 else None
+
+    err = wait_for("the admission policy in force", refused, timeout=30)
+    assert f"IndexNotAllowed: namespace {watched} may not write into index {unwatched}_docs" in err
+    # Bound to the watched namespaces only (another, cluster-wide release of this module has a policy of its own).
+    path = f"/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings/{release}-datasource-indexes"
+    binding = json.loads(kube.kubectl("get", "--raw", path).stdout)
+    selector = binding["spec"]["matchResources"]["namespaceSelector"]["matchExpressions"]
+    assert selector == [{"key": "kubernetes.io/metadata.name", "operator": "In", "values": [watched]}]
+    kube.apply(secret(watched, CLOUD_TOKEN, "plain-token", opted_in=False))
+    ds = datasource(watched, "plain", cloud.endpoint, "HELM2")
+    ds["spec"]["connector"]["config"]["tokenSecretRef"]["name"] = "plain-token"
+    kube.apply(ds)
+    obj = wait_ready(kube, watched, "plain", status="False", reason="SecretNotOptedIn", timeout=30)
+    assert f"kubectl -n {watched} label secret plain-token coco.rs/usable-by-datasources=true" in str(obj)
+    kube.kubectl("-n", watched, "delete", "datasource", "plain", "--wait=false")
+    wait_for("Datasource plain deleted", lambda: kube.datasource(watched, "plain") is None, 30)
 
 
 def test_job_mode_rbac_is_sufficient(
@@ -401,7 +428,7 @@ def test_job_mode_rbac_is_sufficient(
         f"watchNamespaces={{{watched}}}",
     ]
     notes = helm("install", name, str(CHART), "-n", name, "--set", "runMode=Job", *values).stdout
-    assert f"The chart created the ServiceAccount in {watched}; create the Secret there." in notes
+    assert f"The chart created the ServiceAccount in {watched}." in notes
     try:
         sync_sa = "coco-operator-sync"
         user = f"system:serviceaccount:{watched}:{sync_sa}"
@@ -412,6 +439,10 @@ def test_job_mode_rbac_is_sufficient(
         operator_user = f"system:serviceaccount:{name}:{name}"
         assert can_i(kube, operator_user, "create", "jobs.batch", watched)
         assert not can_i(kube, operator_user, "create", "jobs.batch", name)
+        # The namespace's own Meilisearch key: the operator creates its Secret, and may change only that one.
+        assert can_i(kube, operator_user, "create", "secrets", watched)
+        assert not can_i(kube, operator_user, "patch", "secrets", watched)
+        assert not can_i(kube, operator_user, "create", "secrets", name)
 
         deployment = get(kube, "deployment", name, name)
         assert deployment
@@ -420,18 +451,10 @@ def test_job_mode_rbac_is_sufficient(
             for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
             if e["name"].startswith(("COCO_RUN_MODE", "COCO_JOB_"))
         }
-        assert chart_env["COCO_RUN_MODE"] == "Job"
-        meili_secret_name, _, meili_secret_key = chart_env["COCO_JOB_MEILI_KEY_SECRET"].partition("/")
-        kube.apply(
-            {
-                "apiVersion": "v1",
-                "kind": "Secret",
-                "metadata": {"name": meili_secret_name, "namespace": watched},
-                "stringData": {meili_secret_key: meili.key},
-            }
-        )
+        assert chart_env["COCO_RUN_MODE"] == "Job" and "COCO_JOB_MEILI_KEY_SECRET" not in chart_env
         seed_space(cloud, "HELM4")
-        kube.apply(secret(watched, CLOUD_TOKEN), datasource(watched, "wiki", cloud.endpoint, "HELM4"))
+        index = f"{watched}_docs"  # owned by the namespace: the run goes to a Job with the namespace's own key
+        kube.apply(secret(watched, CLOUD_TOKEN), datasource(watched, "wiki", cloud.endpoint, "HELM4", index=index))
         kubeconfig = service_account_kubeconfig(kube, name, name, tmp_path / "sa.kubeconfig")
         op = Operator(
             Kube(kubeconfig, None),
@@ -448,9 +471,12 @@ def test_job_mode_rbac_is_sufficient(
             assert proc.returncode == 0, proc.stderr + proc.stdout
             obj = wait_ready(kube, watched, "wiki")
             assert obj["status"]["documents"] == 2
-            assert len(meili.docs(f"{watched}/wiki")) == 2
+            assert len(meili.docs(f"{watched}/wiki", index)) == 2
+            assert kube.core.read_namespaced_secret("coco-operator-meili-key", watched).data["key"]
             kube.kubectl("-n", watched, "delete", "datasource", "wiki", "--wait=false")
             wait_for("Datasource deleted", lambda: kube.datasource(watched, "wiki") is None, 30)
+            secrets = kube.core.list_namespaced_secret(watched).items
+            assert "coco-operator-meili-key" not in [s.metadata.name for s in secrets]
         finally:
             op.stop()
         assert_no_forbidden(op)

@@ -137,6 +137,9 @@ def test_no_secrets_then_create_secret_as_told(kube: Kube, ns: str, cleanup: lis
     (command,) = [line[len("#   ") :] for line in proc.stdout.splitlines() if "create secret generic" in line]
     assert command == f"kubectl -n {ns} create secret generic ops-wiki-confluence-token --from-literal=token=..."
     kube.kubectl(*command.replace("=...", "=dc-pat-from-the-user").split()[1:])
+    (label,) = [line[len("#   ") :] for line in proc.stdout.splitlines() if " label secret " in line]
+    assert label == f"kubectl -n {ns} label secret ops-wiki-confluence-token coco.rs/usable-by-datasources=true"
+    kube.kubectl(*label.split()[1:])
     kube.kubectl("apply", "--server-side", "--field-manager=coco-convert-e2e", "-f", "-", input=proc.stdout)
 
     live = kube.datasource(ns, "ops-wiki")

@@ -231,7 +231,13 @@ def test_plain_http_refused_unless_allowed(
         ssrf = datasource(sns, "ssrf", "https://169.254.169.254/latest", "X")
         kube.apply(ssrf)
         obj = wait_ready(kube, sns, "ssrf", status="False", reason="EndpointNotAllowed")
-        assert "not in the operator's allowed Confluence hosts" in condition(obj, "Ready")["message"]  # type: ignore[index]
+        # The egress policy refuses a cloud metadata address whatever the host list says.
+        assert "it is a cloud metadata address" in condition(obj, "Ready")["message"]  # type: ignore[index]
+        other = datasource(sns, "other", "https://wiki.internal.example/latest", "X")
+        kube.apply(other)
+        obj = wait_ready(kube, sns, "other", status="False", reason="EndpointNotAllowed")
+        message = condition(obj, "Ready")["message"]  # type: ignore[index]
+        assert "not in the operator's allowed hosts (*.atlassian.net)" in message and "COCO_ALLOWED_HOSTS" in message
         assert not [r for r in wiki.state.requests if "HTTP" in r.path + str(r.query)]  # space HTTP never asked for
 
 

@@ -179,18 +179,3 @@ async def test_webhook_timeout_fails_the_run_within_bounds(
     assert "no answer within 1s (2 attempts)" in result.error.message
     assert asyncio.get_running_loop().time() - started < 15  # two attempts of 1 s and a short backoff
     assert meili_server.docs(index, DS) == []
-
-
-async def test_embedders_are_passed_to_the_index(
-    confluence: ConfluenceEmulator, meili_server: MeiliServer, index: str
-) -> None:
-    _fill(confluence)
-    raw = make_spec(confluence, "ENR").model_dump(mode="json", exclude_none=True)
-    spec = DatasourceSpec.model_validate({**raw, "embedders": {"manual": {"source": "userProvided", "dimensions": 3}}})
-    result = await _sync(confluence, meili_server, index, spec)
-    assert result.succeeded, result.error
-    embedders = meili_server.client().http.get(f"indexes/{index}/settings/embedders")
-    assert embedders["manual"]["source"] == "userProvided" and embedders["manual"]["dimensions"] == 3
-    # A real Meilisearch 1.50 fails every document without `_vectors.manual`: the run opts them out instead.
-    assert result.documents and result.documents > 0
-    assert meili_server.client().index(index).get_documents({"limit": 1000}).total == result.documents

@@ -1,15 +1,18 @@
 """An in-memory Kubernetes API behind the dispatcher's `Kube` protocol, for tests of the control loop.
 
-It keeps Datasources, Connectors, Secrets, ConfigMaps and Jobs as plain objects, applies status merge patches the
-way the API server does (RFC 7386), and records every write and Event so tests can assert on them.
+It keeps Datasources, Connectors, Secrets (with their labels), ConfigMaps and Jobs as plain objects, applies status
+merge patches the way the API server does (RFC 7386), and records every write and Event so tests can assert on them.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from coco_operator.api.common import SECRET_OPT_IN_LABEL as OPT_IN_LABEL
+from coco_operator.dispatcher.secrets import SecretValue
 from coco_operator.errors import SecretError
 from coco_operator.reasons import Reason
 
@@ -33,6 +36,7 @@ class FakeKube:
     datasources: dict[Key, dict[str, Any]] = field(default_factory=dict)
     connectors: dict[str, dict[str, Any]] = field(default_factory=dict)
     secrets: dict[Key, dict[str, str]] = field(default_factory=dict)
+    secret_labels: dict[Key, dict[str, str]] = field(default_factory=dict)
     configmaps: dict[Key, dict[str, str]] = field(default_factory=dict)
     jobs: dict[Key, dict[str, Any]] = field(default_factory=dict)
     created_jobs: list[dict[str, Any]] = field(default_factory=list)
@@ -46,6 +50,11 @@ class FakeKube:
         meta = body["metadata"]
         self.datasources[(meta["namespace"], meta["name"])] = copy.deepcopy(body)
         return body
+
+    def add_secret(self, namespace: str, name: str, data: dict[str, str], *, opted_in: bool = True) -> None:
+        """A Secret; `opted_in` gives it the label that lets Datasources use it."""
+        self.secrets[(namespace, name)] = dict(data)
+        self.secret_labels[(namespace, name)] = {OPT_IN_LABEL: "true"} if opted_in else {}
 
     def add_connector(self, name: str = "confluence", *, enabled: bool = True, processor: str = "confluence") -> None:
         self.connectors[name] = {
@@ -63,13 +72,27 @@ class FakeKube:
 
     # --- the Kube protocol -----------------------------------------------------------------------------------
 
-    async def read_secret_value(self, namespace: str, name: str, key: str, *, owner: str) -> str:
+    async def read_secret(self, namespace: str, name: str, key: str, *, owner: str) -> SecretValue:
         data = self.secrets.get((namespace, name))
         if data is None:
             raise SecretError(f"Secret {namespace}/{name} does not exist; fix tokenSecretRef of {owner}")
         if key not in data:
             raise SecretError(f"Secret {namespace}/{name} has no key {key!r}", reason=Reason.SECRET_KEY_NOT_FOUND)
-        return data[key]
+        return SecretValue(data[key], dict(self.secret_labels.get((namespace, name), {})))
+
+    async def read_managed_secret(self, namespace: str, name: str) -> dict[str, str] | None:
+        found = self.secrets.get((namespace, name))
+        return dict(found) if found is not None else None
+
+    async def write_managed_secret(
+        self, namespace: str, name: str, data: Mapping[str, str], labels: Mapping[str, str]
+    ) -> None:
+        self.secrets[(namespace, name)] = dict(data)
+        self.secret_labels[(namespace, name)] = dict(labels)
+
+    async def delete_managed_secret(self, namespace: str, name: str) -> None:
+        self.secrets.pop((namespace, name), None)
+        self.secret_labels.pop((namespace, name), None)
 
     async def read_configmap_value(self, namespace: str, name: str, key: str, *, owner: str) -> str:
         data = self.configmaps.get((namespace, name))

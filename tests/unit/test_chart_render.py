@@ -141,7 +141,10 @@ JOB_RULES = {
     ("batch", "jobs"): "create get delete",
     ("coco.rs", "datasources"): "get",
     ("coco.rs", "datasources/finalizers"): "update",
+    # Each namespace's own Meilisearch key, in the one Secret the operator manages there.
+    ("", "secrets"): "create patch delete",
 }
+MANAGED_SECRET = "coco-operator-meili-key"
 SYNC_RULES = {("coco.rs", "datasources"): "get", ("coco.rs", "datasources/status"): "patch"}
 
 CHART_ENV = [
@@ -159,6 +162,9 @@ CHART_ENV = [
     "COCO_LINK_ALLOWED_HOSTS",
     "COCO_CONFLUENCE_GATEWAY_URL",
     "COCO_CONFLUENCE_AUTH_URL",
+    "COCO_SHARED_INDEXES",
+    "COCO_MAX_DELETIONS_FRACTION",
+    "COCO_MAX_DELETIONS_MIN",
     "COCO_LOG_FORMAT",
     "COCO_METRICS_PORT",
     "COCO_HEALTH_PORT",
@@ -195,9 +201,12 @@ def test_default_render(helm: Path, henv: dict[str, str]) -> None:
         ("ClusterRoleBinding", RELEASE),
         ("Deployment", RELEASE),
         ("Service", f"{RELEASE}-metrics"),
+        ("ValidatingAdmissionPolicy", f"{RELEASE}-datasource-indexes"),
+        ("ValidatingAdmissionPolicyBinding", f"{RELEASE}-datasource-indexes"),
     }
+    cluster_scoped = ("CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding", "Connector")
     for o in objs:
-        if o["kind"] not in ("CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"):
+        if o["kind"] not in cluster_scoped and not o["kind"].startswith("ValidatingAdmissionPolicy"):
             assert o["metadata"]["namespace"] == NAMESPACE, o["kind"]
 
     deployment = one(objs, "Deployment")
@@ -228,6 +237,9 @@ def test_default_render(helm: Path, henv: dict[str, str]) -> None:
         "COCO_LINK_ALLOWED_HOSTS": "api.media.atlassian.com",
         "COCO_CONFLUENCE_GATEWAY_URL": "https://api.atlassian.com",
         "COCO_CONFLUENCE_AUTH_URL": "https://auth.atlassian.com",
+        "COCO_SHARED_INDEXES": "coco_documents",
+        "COCO_MAX_DELETIONS_FRACTION": "0.1",
+        "COCO_MAX_DELETIONS_MIN": "50",
         "COCO_LOG_FORMAT": "json",
         "COCO_METRICS_PORT": "8000",
         "COCO_HEALTH_PORT": "8080",
@@ -344,7 +356,7 @@ def test_job_mode(helm: Path, henv: dict[str, str]) -> None:
         "COCO_RUN_MODE": "Job",
         "COCO_JOB_IMAGE": "ghcr.io/coco-operator/coco-operator:0.1.0",
         "COCO_JOB_SERVICE_ACCOUNT": "coco-operator-sync",
-        "COCO_JOB_MEILI_KEY_SECRET": "meilisearch-key/key",
+        "COCO_JOB_SHARED_INDEX": "InProcess",
         "COCO_JOB_TTL_SECONDS": "3600",
         "COCO_JOB_CPU_REQUEST": "100m",
         "COCO_JOB_MEMORY_LIMIT": "1Gi",
@@ -357,6 +369,13 @@ def test_job_mode(helm: Path, henv: dict[str, str]) -> None:
     objs = template(helm, henv, values={"runMode": "Job", "watchNamespaces": "{team-a}"})
     role = one(objs, "Role", RELEASE, namespace="team-a")
     assert rules(role) == expand(DATASOURCE_RULES) | expand(JOB_RULES)
+    # Only the operator's own Secret may be changed or deleted (create cannot be limited by name).
+    for rule in role["rules"]:
+        if "secrets" in rule["resources"] and {"patch", "delete"} & set(rule["verbs"]):
+            assert rule["resourceNames"] == [MANAGED_SECRET]
+    from coco_operator.settings import Settings as OperatorSettings
+
+    assert OperatorSettings().job_meili_key_secret_name == MANAGED_SECRET
     assert one(objs, "ServiceAccount", "coco-operator-sync", namespace="team-a")
     binding = one(objs, "RoleBinding", f"{RELEASE}-sync", namespace="team-a")
     assert binding["roleRef"] == {
@@ -369,6 +388,53 @@ def test_job_mode(helm: Path, henv: dict[str, str]) -> None:
     default = template(helm, henv)
     assert not {(g, r) for g, r, _ in rules(one(default, "ClusterRole"))} & {("batch", "jobs")}
     assert ("ClusterRole", f"{RELEASE}-sync") not in kinds(default)
+
+
+def test_tenancy_values_reach_the_settings_and_the_admission_policy(helm: Path, henv: dict[str, str]) -> None:
+    from coco_operator.settings import Settings
+
+    objs = template(
+        helm,
+        henv,
+        values={
+            "watchNamespaces": "{team-a,team-b}",
+            "tenancy.sharedIndexes": "{handbook}",
+            "tenancy.indexGrants.team-a": "{archive,legacy_*}",
+            "tenancy.maxDeletionsPerRun.fraction": "0.25",
+            "tenancy.maxDeletionsPerRun.minimum": "10",
+            "embedderProfiles.small.settings.source": "userProvided",
+            "embedderProfiles.small.settings.dimensions": "3",
+            "embedderProfiles.openai.settings.source": "openAi",
+            "embedderProfiles.openai.apiKeySecret.name": "openai",
+            "embedderProfiles.openai.apiKeySecret.key": "apiKey",
+        },
+    )
+    env = env_of(one(objs, "Deployment"))
+    # The key comes from the operator's own Secret, into the variable the profile names; never inline.
+    assert env["COCO_EMBEDDER_KEY_OPENAI"] == {"secretKeyRef": {"name": "openai", "key": "apiKey"}}
+    settings = Settings(**{k.removeprefix("COCO_").lower(): v for k, v in env.items() if isinstance(v, str)})
+    assert settings.shared_index_names == ["coco_documents", "handbook"]
+    assert settings.index_grants == {"team-a": ["archive", "legacy_*"]}
+    assert (settings.max_deletions_fraction, settings.max_deletions_min) == (0.25, 10)
+    assert settings.embedder_profiles == {
+        "small": {"source": "userProvided", "dimensions": 3},
+        "openai": {"source": "openAi", "apiKeyEnv": "COCO_EMBEDDER_KEY_OPENAI"},
+    }
+    policy = one(objs, "ValidatingAdmissionPolicy")["spec"]
+    variables = {v["name"]: v["expression"] for v in policy["variables"]}
+    assert variables["shared"] == "variables.index in ['coco_documents', 'handbook']"
+    assert variables["grants"] == "{'team-a': ['archive', 'legacy_*']}"
+    assert policy["validations"][2]["expression"] == "variables.profiles.all(p, p in ['openai', 'small'])"
+    binding = one(objs, "ValidatingAdmissionPolicyBinding")["spec"]
+    assert binding["validationActions"] == ["Deny"]
+    assert binding["matchResources"]["namespaceSelector"]["matchExpressions"] == [
+        {"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["team-a", "team-b"]}
+    ]
+    # Off: no policy; sharing the default index off and nothing else shared: an explicit empty list.
+    objs = template(helm, henv, values={"tenancy.admissionPolicy": "false", "tenancy.shareDefaultIndex": "false"})
+    assert not [o for o in objs if o["kind"].startswith("ValidatingAdmissionPolicy")]
+    env = env_of(one(objs, "Deployment"))
+    assert Settings(shared_indexes=env["COCO_SHARED_INDEXES"]).shared_index_names == []
 
 
 def test_toggles(helm: Path, henv: dict[str, str]) -> None:
@@ -563,7 +629,15 @@ def test_service_monitor(helm: Path, henv: dict[str, str]) -> None:
         ({"installCRDs": "yes"}, "at '/installCRDs': got string, want boolean"),
         ({"image.pullPolicy": "Sometimes"}, "at '/image/pullPolicy': value must be one of"),
         ({"runMode": "Pod"}, "at '/runMode': value must be one of 'InProcess', 'Job'"),
-        ({"job.meiliKeySecret": "no-key"}, "at '/job/meiliKeySecret'"),
+        ({"job.meiliKeySecret": "x/key"}, "additional properties 'meiliKeySecret' not allowed"),
+        ({"job.sharedIndex": "Maybe"}, "at '/job/sharedIndex': value must be one of 'InProcess', 'Refuse'"),
+        ({"tenancy.sharedIndexes": "{a.b}"}, "at '/tenancy/sharedIndexes/0'"),
+        ({"tenancy.indexGrants.Team_A": "{x}"}, "invalid propertyName 'Team_A'"),
+        ({"tenancy.maxDeletionsPerRun.fraction": "2"}, "at '/tenancy/maxDeletionsPerRun/fraction'"),
+        (
+            {"embedderProfiles.e.settings.source": "openAi", "embedderProfiles.e.settings.apiKey": "sk"},
+            "at '/embedderProfiles/e/settings'",
+        ),
         ({"egress.allowedCidrs": "{10.96.0.0}"}, "at '/egress/allowedCidrs/0'"),
         ({"egress.webhookHosts": "{http://x}"}, "at '/egress/webhookHosts/0'"),
         ({"egress.allowPrivateNetworks": "maybe"}, "at '/egress/allowPrivateNetworks': got string, want boolean"),
@@ -633,6 +707,8 @@ def test_kustomize_matches_chart_defaults(helm: Path, henv: dict[str, str], kust
     for key in ("replicas", "strategy", "selector"):
         assert k_deploy["spec"][key] == c_deploy["spec"][key], key
     assert one(kustomized, "Service")["spec"] == one(chart, "Service")["spec"]
+    for kind in ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"):
+        assert one(kustomized, kind)["spec"] == one(chart, kind)["spec"], kind
     for crd in ("connectors.coco.rs", "datasources.coco.rs"):
         assert (
             one(kustomized, "CustomResourceDefinition", crd)["spec"]

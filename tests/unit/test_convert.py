@@ -111,7 +111,11 @@ def test_docs_bodies_convert_to_valid_manifests(
 
     (secret,) = by_kind(out, "Secret")
     assert secret["apiVersion"] == "v1" and secret["type"] == "Opaque"
-    assert secret["metadata"] == {"name": "my-confluence-wiki-confluence-token", "namespace": "docs"}
+    assert secret["metadata"] == {
+        "name": "my-confluence-wiki-confluence-token",
+        "namespace": "docs",
+        "labels": {"coco.rs/usable-by-datasources": "true"},  # Datasources use only Secrets that opted in
+    }
     assert secret["stringData"] == {"token": DOCS_TOKEN}
 
     (ds,) = by_kind(out, "Datasource")
@@ -156,7 +160,11 @@ def test_name_secret_name_and_connector_id(docs_bodies: tuple[str, str], capsys:
     (secret,) = by_kind(out, "Secret")
     (ds,) = by_kind(out, "Datasource")
     assert connector["metadata"]["name"] == "wiki"
-    assert secret["metadata"] == {"name": "eng-token", "namespace": "default"}
+    assert secret["metadata"] == {
+        "name": "eng-token",
+        "namespace": "default",
+        "labels": {"coco.rs/usable-by-datasources": "true"},
+    }
     assert ds["metadata"] == {"name": "eng-wiki", "namespace": "default"}
     assert ds["spec"]["connector"]["id"] == "wiki"
     assert ds["spec"]["connector"]["config"]["tokenSecretRef"] == {"name": "eng-token", "key": "token"}
@@ -396,6 +404,8 @@ def test_missing_token_tells_how_to_create_the_secret(capsys: pytest.CaptureFixt
     assert code == 0, err
     assert by_kind(out, "Secret") == []
     assert "#   kubectl -n default create secret generic ops-wiki-confluence-token --from-literal=token=..." in out
+    label = "#   kubectl -n default label secret ops-wiki-confluence-token coco.rs/usable-by-datasources=true"
+    assert label in out
     assert "has no connector.config.token" in err
 
 

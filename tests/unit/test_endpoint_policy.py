@@ -15,8 +15,12 @@ def test_allow_list_of_hosts() -> None:
     settings = Settings(allowed_hosts=["*.atlassian.net", "wiki.example.com"])
     assert endpoint_problem("https://acme.atlassian.net/wiki", settings) is None
     assert endpoint_problem("https://WIKI.example.com", settings) is None
-    problem = endpoint_problem("https://169.254.169.254/latest", settings)
-    assert problem and "169.254.169.254" in problem and "not in the operator's allowed Confluence hosts" in problem
+    problem = endpoint_problem("https://wiki.corp.example/latest", settings)
+    assert problem and "wiki.corp.example" in problem and "not in the operator's allowed hosts" in problem
+    assert "COCO_ALLOWED_HOSTS" in problem
+    # A metadata address is refused whatever the host list says (the egress policy's address rules).
+    problem = endpoint_problem("https://169.254.169.254/latest", Settings(allowed_hosts=["*"]))
+    assert problem and "cloud metadata" in problem
     # A look-alike suffix is not a match.
     assert endpoint_problem("https://acme.atlassian.net.evil.com/wiki", settings) is not None
 

@@ -19,13 +19,12 @@ from pydantic import ValidationError
 
 from coco_operator.api.common import ApiModel
 from coco_operator.api.crd import openapi_schema
+from coco_operator.api.datasource import DatasourceSpec
 from coco_operator.api.enrichment import (
-    Embedder,
+    EMBEDDERS_FREE_TEXT,
     Embedders,
     Enrichment,
     Processor,
-    embedder_key_refs,
-    meili_embedders,
     webhook_token_refs,
 )
 from coco_operator.documents import MappingContext, attachment_document, content_document
@@ -601,34 +600,15 @@ def test_good_spec_and_defaults() -> None:
     assert list(refs) == [2] and (refs[2].name, refs[2].key) == ("tok", "token")
 
 
-def test_embedders_pass_through_with_the_key_from_a_secret() -> None:
-    raw = {
-        "default": {
-            "source": "openAi",
-            "model": "text-embedding-3-small",
-            "documentTemplate": "{{doc.title}}: {{doc.content|truncatewords: 50}}",
-            "apiKeySecretRef": {"name": "openai", "key": "apiKey"},
-        },
-        "local": {"source": "userProvided", "dimensions": 384},
-    }
-    spec = _Spec.model_validate({"embedders": raw})
-    assert spec.embedders is not None
-    assert {n: r.name for n, r in embedder_key_refs(spec.embedders).items()} == {"default": "openai"}
-    assert meili_embedders(spec.embedders, {"default": "sk-1"}) == {
-        "default": {
-            "source": "openAi",
-            "model": "text-embedding-3-small",
-            "documentTemplate": "{{doc.title}}: {{doc.content|truncatewords: 50}}",
-            "apiKey": "sk-1",
-        },
-        "local": {"source": "userProvided", "dimensions": 384},
-    }
-    assert "inline embedder apiKey is not allowed" in _error({"embedders": {"e": {"source": "openAi", "apiKey": "k"}}})
-    assert "Input should be 'openAi'" in _error({"embedders": {"e": {"source": "magic"}}})
-    assert Embedder.model_validate({"source": "ollama", "url": "http://ollama:11434"}).meili_settings() == {
-        "source": "ollama",
-        "url": "http://ollama:11434",
-    }
+def test_embedders_are_profile_names_and_the_old_free_form_fails_clearly() -> None:
+    assert _Spec.model_validate({"embedders": ["default", "local_1"]}).embedders == ["default", "local_1"]
+    assert "String should match pattern" in _error({"embedders": ["no spaces"]})
+    old = {"default": {"source": "rest", "url": "http://169.254.169.254/latest", "request": {}, "response": {}}}
+    spec = {"name": "W", "connector": {"id": "confluence", "config": {"endpoint": "https://w.example.com",
+            "tokenSecretRef": {"name": "t"}, "space": "D"}}}  # fmt: skip
+    with pytest.raises(ValidationError) as err:
+        DatasourceSpec.model_validate({**spec, "embedders": old})
+    assert EMBEDDERS_FREE_TEXT in str(err.value) and "169.254" not in str(err.value)
 
 
 # ----------------------------------------------------------------------------------------------- CRD schema
@@ -681,9 +661,8 @@ def test_crd_schema_is_structural_and_carries_the_rules() -> None:
         "enum": ["Fail", "Skip"],
         "type": "string",
     }
-    embedder = spec["embedders"]["additionalProperties"]
-    assert embedder["x-kubernetes-preserve-unknown-fields"] is True
-    assert embedder["x-kubernetes-validations"][0]["rule"] == "!has(self.apiKey)"
-    assert embedder["required"] == ["source"]
+    embedders = spec["embedders"]
+    assert embedders["type"] == "array" and embedders["maxItems"] == 10
+    assert embedders["items"]["type"] == "string" and embedders["items"]["pattern"] == "^[A-Za-z0-9_-]+$"
     # Round trip: what the CRD stores is what the models read.
     json.dumps(schema)

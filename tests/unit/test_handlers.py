@@ -20,7 +20,7 @@ from tests.unit.test_runner import FakeSync
 def kube(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeConnectorKube]:
     fake = FakeConnectorKube()
     fake.add_connector()
-    fake.secrets[("docs", "confluence-token")] = {"token": "tok"}
+    fake.add_secret("docs", "confluence-token", {"token": "tok"})
     settings = Settings()
     monkeypatch.setattr(handlers.RT, "settings", settings, raising=False)
     monkeypatch.setattr(handlers.RT, "kube", fake, raising=False)

@@ -24,8 +24,25 @@ ENRICHED = {
     "enrichment": [
         {"type": "webhook", "webhook": {"url": "https://hooks.example/x", "tokenSecretRef": {"name": "hook"}}},
     ],
-    "embedders": {"default": {"source": "openAi", "apiKeySecretRef": {"name": "openai", "key": "apiKey"}}},
+    "embedders": ["default"],
 }
+OWN_INDEX = {"index": "docs_wiki"}  # namespace docs owns it: the run goes to a Job
+
+
+class JobPrepared:
+    """Stands in for what the operator does before a Job (index, moved documents, the namespace's key)."""
+
+    def __init__(self, kube: FakeKube) -> None:
+        self.kube = kube
+        self.calls: list[tuple[str, str | None]] = []
+
+    async def __call__(self, target: Target, previous: str | None) -> None:
+        self.calls.append((target.index, previous))
+        await self.kube.write_managed_secret("docs", "coco-operator-meili-key", {"key": "ns-key", "uid": "u"}, {})
+
+
+def job_kube() -> FakeKube:
+    return kube_with(datasource_body(**OWN_INDEX))
 
 
 def _spec(**extra: Any) -> DatasourceSpec:
@@ -53,28 +70,51 @@ async def test_the_environment_contract_round_trips() -> None:
     spec = _spec(**ENRICHED)
     spec.connector.config.caBundleSecretRef = spec.connector.config.tokenSecretRef.model_copy(update={"name": "ca"})
     kube = FakeKube()
-    kube.secrets.update(
-        {
-            ("docs", "confluence-token"): {"token": "tok"},
-            ("docs", "ca"): {"token": "PEM"},
-            ("docs", "hook"): {"token": "hook-token"},
-            ("docs", "openai"): {"apiKey": "sk-1"},
-        }
-    )
+    kube.add_secret("docs", "confluence-token", {"token": "tok\n"})  # as --from-file writes it
+    kube.add_secret("docs", "ca", {"token": "-----BEGIN CERTIFICATE-----\nPEM\n-----END CERTIFICATE-----\n"})
+    kube.add_secret("docs", "hook", {"token": "hook-token"})
+    await kube.write_managed_secret("docs", "coco-operator-meili-key", {"key": "ns-key", "uid": "u"}, {})
     operator = Settings(meili_url="http://meili:7700", allowed_hosts=["*.example.com", "wiki.corp"], text_workers=3)
     manifest = jobs.sync_job(datasource_body(), spec, run_id="r1", timeout_s=60, settings=operator)
     env = pod_environment(kube, manifest)
-    assert "tok" not in {v.get("value") for v in manifest["spec"]["template"]["spec"]["containers"][0]["env"]}
+    values = {v.get("value") for v in manifest["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert not {"tok", "tok\n", "ns-key"} & values
     creds = await jobenv.EnvSecrets(env).credentials(spec)
-    assert creds.token == "tok" and creds.ca_pem == "PEM"
-    assert dict(creds.webhook_tokens) == {0: "hook-token"} and dict(creds.embedder_keys) == {"default": "sk-1"}
+    assert creds.token == "tok" and creds.ca_pem and creds.ca_pem.count("\n") == 3
+    assert dict(creds.webhook_tokens) == {0: "hook-token"}
     # What the API side reads for the operator, the environment gives the pod.
     assert await ApiSecrets(kube, "docs", owner="Datasource docs/wiki").credentials(spec) == creds
+    # The pod's Meilisearch key is its namespace's own, from the operator-managed Secret; never the operator's.
+    assert env["COCO_MEILI_API_KEY"] == "ns-key" and env["COCO_MANAGE_INDEX_SETTINGS"] == "false"
+    pod = manifest["spec"]["template"]["spec"]
+    assert pod["enableServiceLinks"] is False
+
+
+def test_every_setting_is_forwarded_or_known_not_to_matter_to_a_run() -> None:
+    """A new setting must be placed: forwarded to the pod, or listed with why the pod does without it."""
+    fields = set(Settings.model_fields)
+    forwarded, not_forwarded = set(jobenv.FORWARDED), set(jobenv.NOT_FORWARDED)
+    assert not forwarded & not_forwarded
+    assert fields == forwarded | not_forwarded, f"unplaced: {sorted(fields - forwarded - not_forwarded)}"
+    # The egress policy, the limits and the tenancy rules a run enforces all travel.
+    assert {"allow_private_networks", "allowed_cidrs", "link_allowed_hosts", "webhook_allowed_hosts"} <= forwarded
+    assert {"http_request_deadline_seconds", "confluence_max_response_bytes", "extraction_memory_bytes"} <= forwarded
+    assert {"shared_indexes", "index_grants", "max_deletions_fraction", "max_deletions_min"} <= forwarded
 
 
 def test_forwarded_settings_reach_the_pod(monkeypatch: pytest.MonkeyPatch) -> None:
     operator = Settings(
-        meili_url="http://meili:7700", allowed_hosts=["*.example.com"], allow_http=True, confluence_concurrency=3
+        meili_url="http://meili:7700",
+        allowed_hosts=["*.example.com"],
+        allow_http=True,
+        confluence_concurrency=3,
+        allow_private_networks=True,
+        allowed_cidrs=["10.96.0.0/12"],
+        http_request_deadline_seconds=17,
+        shared_indexes=["common", "handbook"],
+        index_grants={"docs": ["x_*"]},
+        max_deletions_fraction=0.25,
+        extraction_memory_bytes=256 * 1024 * 1024,
     )
     env = {v["name"]: v["value"] for v in jobenv.job_env(_spec(), operator) if "value" in v}
     for name in [k for k in os.environ if k.startswith(("COCO_", "MEILI_"))]:
@@ -84,6 +124,7 @@ def test_forwarded_settings_reach_the_pod(monkeypatch: pytest.MonkeyPatch) -> No
     pod = Settings()
     for field in jobenv.FORWARDED:
         assert getattr(pod, field) == getattr(operator, field), field
+    assert pod.manage_index_settings is False and operator.manage_index_settings is True
 
 
 async def test_the_pod_without_a_token_reports_the_failure() -> None:
@@ -107,8 +148,9 @@ async def _created(kube: FakeKube) -> dict[str, Any]:
 
 
 async def test_job_mode_success_is_reported_by_the_pod() -> None:
-    kube, sync = kube_with(), FakeSync()
-    async with worker_for(kube, sync, run_mode="Job", job_poll_seconds=0.01) as worker:
+    kube, sync = job_kube(), FakeSync()
+    prepared = JobPrepared(kube)
+    async with worker_for(kube, sync, run_mode="Job", job_poll_seconds=0.01, job_prep=prepared) as worker:
         step = asyncio.create_task(worker.step())
         manifest = await _created(kube)
         run_id = manifest["metadata"]["annotations"][jobs.RUN_ID_ANNOTATION]
@@ -118,7 +160,7 @@ async def test_job_mode_success_is_reported_by_the_pod() -> None:
         assert body is not None
         pod_settings = settings()
         await run_datasource(
-            Target.of(body, _spec(), pod_settings),
+            Target.of(body, _spec(**OWN_INDEX), pod_settings),
             secrets=jobenv.EnvSecrets(pod_environment(kube, manifest)),
             writer=ApiStatusWriter(kube, *KEY, worker.status),
             settings=pod_settings,
@@ -127,15 +169,15 @@ async def test_job_mode_success_is_reported_by_the_pod() -> None:
         )
         await asyncio.wait_for(step, 5)
         assert worker.status.lastSyncRunId == run_id  # the worker took the Job's status as its own
-    assert sync.requests[0].token == "tok"
+    assert sync.requests[0].token == "tok" and prepared.calls == [("docs_wiki", None)]
     assert (ready := condition(kube, "Ready")) and ready["status"] == "True"
     assert kube.reasons() == ["SyncStarted", "SyncSucceeded"] and not kube.deleted_jobs
 
 
 @pytest.mark.parametrize("how", ["failed", "vanished"])
 async def test_job_mode_failures(how: str) -> None:
-    kube, sync = kube_with(), FakeSync()
-    async with worker_for(kube, sync, run_mode="Job", job_poll_seconds=0.01) as worker:
+    kube, sync = job_kube(), FakeSync()
+    async with worker_for(kube, sync, run_mode="Job", job_poll_seconds=0.01, job_prep=JobPrepared(kube)) as worker:
         step = asyncio.create_task(worker.step())
         manifest = await _created(kube)
         key = (manifest["metadata"]["namespace"], manifest["metadata"]["name"])
@@ -152,11 +194,37 @@ async def test_job_mode_failures(how: str) -> None:
     assert kube.events[-1][:2] == ("Warning", reason) and not sync.requests
 
 
-async def test_job_mode_checks_the_secret_before_starting_a_job() -> None:
-    kube, sync = kube_with(secret=False), FakeSync()
-    async with worker_for(kube, sync, run_mode="Job", job_poll_seconds=0.01) as worker:
+@pytest.mark.parametrize(("opted_in", "reason"), [(None, "SecretNotFound"), (False, "SecretNotOptedIn")])
+async def test_job_mode_checks_the_secret_before_starting_a_job(opted_in: bool | None, reason: str) -> None:
+    kube, sync = kube_with(datasource_body(**OWN_INDEX), secret=False), FakeSync()
+    if opted_in is not None:
+        kube.add_secret("docs", "confluence-token", {"token": "tok"}, opted_in=opted_in)
+    prepared = JobPrepared(kube)
+    async with worker_for(kube, sync, run_mode="Job", job_poll_seconds=0.01, job_prep=prepared) as worker:
         await worker.step()
-    assert not kube.created_jobs and (ready := condition(kube, "Ready")) and ready["reason"] == "SecretNotFound"
+    assert not kube.created_jobs and not prepared.calls
+    assert (ready := condition(kube, "Ready")) and ready["reason"] == reason
+    if reason == "SecretNotOptedIn":
+        assert "kubectl -n docs label secret confluence-token coco.rs/usable-by-datasources=true" in ready["message"]
+
+
+@pytest.mark.parametrize("mode", ["InProcess", "Refuse"])
+async def test_job_mode_into_a_shared_index_never_hands_out_a_key(mode: str) -> None:
+    """The default index is shared: a Job's own key could not reach it, and no operator key goes to the namespace."""
+    kube, sync = kube_with(), FakeSync()
+    prepared = JobPrepared(kube)
+    async with worker_for(
+        kube, sync, run_mode="Job", job_poll_seconds=0.01, job_prep=prepared, job_shared_index=mode
+    ) as worker:
+        await worker.step()
+    assert not kube.created_jobs and not prepared.calls
+    assert ("docs", "coco-operator-meili-key") not in kube.secrets
+    ready = condition(kube, "Ready")
+    if mode == "InProcess":
+        assert len(sync.requests) == 1 and ready and ready["status"] == "True"
+    else:
+        assert not sync.requests and ready and ready["reason"] == "JobModeNeedsOwnIndex"
+        assert "docs_<suffix>" in ready["message"]
 
 
 async def test_a_job_past_its_time_is_stopped() -> None:

@@ -17,8 +17,8 @@ PACKAGE = Path(__file__).resolve().parents[2] / "operator" / "coco_operator"
 
 LAYERS: list[set[str]] = [
     {"", "times", "reasons", "errors", "aio", "settings", "logs", "metrics"},  # foundation: leaf helpers
-    # cross-cutting bounds: egress policy, secret values, limits, killable workers, RE2 patterns
-    {"egress", "egress_http", "secret_values", "limits", "workers", "patterns"},
+    # cross-cutting bounds: egress policy, secret values, limits, killable workers, RE2 patterns, index ownership
+    {"egress", "egress_http", "secret_values", "limits", "workers", "patterns", "tenancy"},
     {"api"},
     {"confluence", "search", "enrich", "permissions"},
     {"documents"},

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from coco_operator.api.datasource import SyncCounts
-from coco_operator.dispatcher.runner import SYNC_REQUEST_ANNOTATION, Dispatcher, Worker
+from coco_operator.dispatcher.runner import SYNC_REQUEST_ANNOTATION, Dispatcher, JobPrep, Worker
 from coco_operator.errors import AuthenticationError, SearchBackendError, SyncError
 from coco_operator.settings import Settings
 from coco_operator.sync import Listing, Progress, SyncRequest, SyncResult
@@ -84,7 +84,7 @@ def kube_with(body: dict[str, Any] | None = None, *, secret: bool = True, connec
     kube = FakeKube()
     kube.add_datasource(body or datasource_body())
     if secret:
-        kube.secrets[("docs", "confluence-token")] = {"token": "tok"}
+        kube.add_secret("docs", "confluence-token", {"token": "tok"})
     if connector:
         kube.add_connector()
     return kube
@@ -92,9 +92,14 @@ def kube_with(body: dict[str, Any] | None = None, *, secret: bool = True, connec
 
 @contextlib.asynccontextmanager
 async def worker_for(
-    kube: FakeKube, sync: FakeSync, clock: Callable[[], datetime] | None = None, **overrides: Any
+    kube: FakeKube,
+    sync: FakeSync,
+    clock: Callable[[], datetime] | None = None,
+    *,
+    job_prep: JobPrep | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[Worker]:
-    dispatcher = Dispatcher(settings(**overrides), kube, sync, clock=clock or Clock())
+    dispatcher = Dispatcher(settings(**overrides), kube, sync, clock=clock or Clock(), job_prep=job_prep)
     worker = Worker(dispatcher, KEY, kube.datasources[KEY])
     try:
         yield worker
@@ -225,15 +230,13 @@ async def test_queued_while_every_slot_is_taken() -> None:
     kube, sync = kube_with(), FakeSync()
     async with worker_for(kube, sync, max_concurrent_runs=1) as worker:
         dispatcher = worker.d
-        await dispatcher.slots.acquire()  # another Datasource's run
-        dispatcher.running = 1
+        await dispatcher.slots.acquire("other")  # another namespace's run
         step = asyncio.create_task(worker.step())
         await asyncio.sleep(0.05)
         queued = condition(kube, "Reconciling")
         assert queued and queued["reason"] == "Queued" and "1 runs in progress, limit 1" in queued["message"]
         assert not sync.requests
-        dispatcher.running = 0
-        dispatcher.slots.release()
+        dispatcher.slots.release("other")
         await asyncio.wait_for(step, 5)
     assert len(sync.requests) == 1 and condition(kube, "Reconciling") is None
 
@@ -298,3 +301,57 @@ async def test_dispatcher_runs_what_it_observes_and_forgets() -> None:
         assert not dispatcher.workers and worker.task is not None and worker.task.done()
     finally:
         await dispatcher.shutdown()
+
+
+async def test_an_unexpected_exception_in_a_run_is_an_internal_error_with_backoff() -> None:
+    """A bug in a run (here a TypeError) becomes reason InternalError, its text stays out of status, and the next
+    run waits for the backoff like any failed run."""
+    kube, clock = kube_with(), Clock()
+    calls: list[SyncRequest] = []
+
+    async def broken(request: SyncRequest, settings: Settings, progress: Progress) -> SyncResult:
+        calls.append(request)
+        raise TypeError("'NoneType' object is not subscriptable: tok")
+
+    dispatcher = Dispatcher(settings(), kube, broken, clock=clock)
+    worker = Worker(dispatcher, KEY, kube.datasources[KEY])
+    try:
+        assert await worker.step() == 0.0
+        ready = condition(kube, "Ready")
+        assert ready and ready["reason"] == "InternalError" and "unexpected TypeError" in ready["message"]
+        assert "NoneType" not in ready["message"] and "tok" not in kube.status(*KEY)["lastError"]
+        delays = []
+        for _ in range(3):
+            delay = await worker.step()  # not due yet: the worker sleeps for the backoff
+            assert delay is not None and delay > 0 and len(calls) == len(delays) + 1
+            delays.append(delay)
+            clock.advance(seconds=delay)
+            assert await worker.step() == 0.0
+        assert delays[0] < delays[1] < delays[2]  # 1 s, 2 s, 4 s
+    finally:
+        await worker.stop()
+        await dispatcher.shutdown()
+    assert kube.status(*KEY)["consecutiveFailures"] == 4
+
+
+class FailingKube(FakeKube):
+    """An API server that fails every Connector read (an outage, a bug in a handler)."""
+
+    reads = 0
+
+    async def get_connector(self, name: str) -> dict[str, Any] | None:
+        self.reads += 1
+        raise RuntimeError("the API server is gone")
+
+
+async def test_a_worker_whose_steps_keep_failing_backs_off_instead_of_spinning() -> None:
+    kube = FailingKube()
+    kube.add_datasource(datasource_body())
+    dispatcher = Dispatcher(settings(retry_delay_in_ms=100, retry_max_delay_seconds=4), kube, FakeSync())
+    worker = Worker(dispatcher, KEY, kube.datasources[KEY])
+    worker.start()
+    await asyncio.sleep(1.0)
+    await worker.stop()
+    await dispatcher.shutdown()
+    # 0.1 + 0.2 + 0.4 s of backoff fit in a second, a fixed retry delay of 0.1 s would give ten attempts.
+    assert 2 <= kube.reads <= 5 and worker.errors == kube.reads

@@ -47,3 +47,28 @@ def test_transport_problems_never_quote_the_exception() -> None:
     assert transport_problem(refused) == "connection refused"
     assert transport_problem(httpx.ReadTimeout("timed out")) == "timed out"
     assert transport_problem(httpx.RemoteProtocolError(f"peer sent {VALUE}")).startswith("the server broke")
+
+
+async def test_secrets_read_through_the_api_must_opt_in_and_are_cleaned() -> None:
+    from coco_operator.api.datasource import DatasourceSpec
+    from coco_operator.dispatcher.secrets import ApiSecrets
+    from tests.unit.fake_kube import FakeKube, datasource_body
+
+    spec = DatasourceSpec.model_validate(datasource_body()["spec"])
+    secrets = ApiSecrets(kube := FakeKube(), "docs", owner="Datasource docs/wiki")
+    kube.add_secret("docs", "confluence-token", {"token": "tok-1234567\n"})
+    assert (await secrets.credentials(spec)).token == "tok-1234567"
+    kube.add_secret("docs", "confluence-token", {"token": "tok\r\n-injected: 1"})
+    with pytest.raises(SecretError) as bad:
+        await secrets.credentials(spec)
+    assert bad.value.reason == "SecretValueInvalid" and "Secret docs/confluence-token" in bad.value.message
+    assert "'token'" in bad.value.message and "injected" not in bad.value.message
+    kube.add_secret("docs", "confluence-token", {"token": "tok-1234567"}, opted_in=False)
+    with pytest.raises(SecretError) as refused:
+        await secrets.credentials(spec)
+    assert refused.value.reason == "SecretNotOptedIn"
+    assert refused.value.message == (
+        "Secret docs/confluence-token is not labelled coco.rs/usable-by-datasources=true, so Datasource docs/wiki may "
+        "not use it (a Datasource may only use Secrets meant for Datasources). If this Secret is meant for it, label "
+        "it: kubectl -n docs label secret confluence-token coco.rs/usable-by-datasources=true"
+    )

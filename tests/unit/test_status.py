@@ -178,3 +178,35 @@ def test_history_newest_first_and_bounded() -> None:
     assert status.history is not None and len(status.history) == st.HISTORY_LENGTH
     assert status.history[0].startTime == T0 + timedelta(minutes=st.HISTORY_LENGTH + 1)
     assert st.dump(status)["history"][0]["duration"] == "3.0s"
+
+
+def test_no_message_can_outgrow_what_the_api_server_accepts() -> None:
+    """A server (or a bug) can make an error message of any size: status keeps it far below the API server's
+    32 KiB per condition message, and says how much was cut; Events stay under 1,000 characters."""
+    from coco_operator.api.datasource import DatasourceSpec
+    from coco_operator.dispatcher.outcome import finished_status
+    from coco_operator.errors import ConfluenceUnavailableError
+    from coco_operator.settings import Settings
+    from coco_operator.sync import SyncResult
+    from tests.unit.fake_kube import datasource_body
+
+    huge = "Confluence said: " + "é" * 100_000
+    spec = DatasourceSpec.model_validate(datasource_body()["spec"])
+    started = datetime(2026, 1, 1, tzinfo=UTC)
+    failed = SyncResult.failed(started, ConfluenceUnavailableError(huge))
+    new, event = finished_status(
+        DatasourceStatus(),
+        key="docs/wiki",
+        spec=spec,
+        result=failed,
+        generation=1,
+        index="docs",
+        request_token=None,
+        settings=Settings(),
+    )
+    assert new.lastError and len(new.lastError) <= 4000 and "more characters)" in new.lastError
+    for cond in new.conditions:
+        assert len(cond.message) <= 4000
+    assert len(event.message) <= 1000 and event.message.endswith("more characters)")
+    items = st._bounded(("x" * 5000,) * 30)
+    assert items and len(items) == 20 and all(len(i) <= 300 for i in items)

@@ -46,6 +46,15 @@ helm.sh/chart: {{ .Chart.Name }}-{{ .Chart.Version | replace "+" "_" }}
   resources: [events]
   verbs: [create]
 {{- if eq .Values.runMode "Job" }}
+# Job mode: each namespace's own Meilisearch key lives in a Secret the operator creates and replaces; it never reads,
+# changes or deletes any other Secret beyond the `get` above.
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [create]
+- apiGroups: [""]
+  resources: [secrets]
+  resourceNames: [coco-operator-meili-key]
+  verbs: [patch, delete]
 # Job mode: a run is a Job the operator starts, polls and stops; it reads the status the Job wrote.
 - apiGroups: [batch]
   resources: [jobs]
@@ -91,4 +100,18 @@ helm.sh/chart: {{ .Chart.Name }}-{{ .Chart.Version | replace "+" "_" }}
 - apiGroups: [coco.rs]
   resources: [connectors/status]
   verbs: [patch]
+{{- end -}}
+
+{{/* The shared indexes, comma-separated: the default index (tenancy.shareDefaultIndex) and tenancy.sharedIndexes.
+"," stands for none (an empty value would be dropped by the API server and re-applied forever). */}}
+{{- define "coco-operator.sharedIndexes" -}}
+{{- $shared := list -}}
+{{- if .Values.tenancy.shareDefaultIndex }}{{ $shared = append $shared .Values.meilisearch.index }}{{ end -}}
+{{- $shared = concat $shared .Values.tenancy.sharedIndexes | uniq -}}
+{{- if $shared }}{{ join "," $shared }}{{ else }},{{ end -}}
+{{- end -}}
+
+{{/* The environment variable that carries an embedder profile's API key. */}}
+{{- define "coco-operator.embedderKeyEnv" -}}
+COCO_EMBEDDER_KEY_{{ . | upper | replace "-" "_" }}
 {{- end -}}

@@ -12,6 +12,8 @@ from coco_operator.times import to_second
 GROUP = "coco.rs"
 VERSION = "v1alpha1"
 CATEGORY = "coco"
+# The label a Secret carries to be usable by Datasources (docs/security.md, point 4).
+SECRET_OPT_IN_LABEL = f"{GROUP}/usable-by-datasources"
 
 
 # A time in status: written in UTC with whole seconds, as Kubernetes writes its own (the schema stays date-time).

@@ -20,7 +20,7 @@ from coco_operator.api.confluence_auth import (
     auth_problems,
     effective_auth_type,
 )
-from coco_operator.api.enrichment import Embedders, Enrichment
+from coco_operator.api.enrichment import Embedders, Enrichment, refuse_free_text_embedders
 from coco_operator.times import parse_duration
 
 # Go's time.ParseDuration syntax (what CEL's duration() accepts), e.g. 30s, 5m, 1h30m, 1.5h.
@@ -35,6 +35,10 @@ INDEX_UID_PATTERN = r"^[A-Za-z0-9_-]+$"
 
 CQL_ORDER_BY = "connector.config.cql must not contain ORDER BY; the operator orders results itself"
 INTERVAL_TOO_SHORT = f"sync.interval must be at least {MIN_INTERVAL}"
+MAX_TIMEOUT = "24h"
+TIMEOUT_TOO_LONG = (
+    f"sync.timeout must be at most {MAX_TIMEOUT}; the operator caps it further at its max_running_timeout_in_seconds"
+)
 
 TOKEN_REFUSED = (
     "an inline token is not allowed: store the token in a Secret in the Datasource's namespace "
@@ -262,11 +266,37 @@ class SyncSpec(ApiModel):
     )
     timeout: str | None = Field(
         default=None,
-        description="Cancel a run that takes longer than this Go duration (default: the operator's "
-        "max_running_timeout_in_seconds, 1200s).",
+        description="Cancel a run that takes longer than this Go duration (default and upper bound: the operator's "
+        f"max_running_timeout_in_seconds, 1200s). At most {MAX_TIMEOUT}.",
         max_length=64,
         pattern=GO_DURATION_PATTERN,
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    f"!self.matches('{GO_DURATION_PATTERN}') || duration(self) <= duration('{MAX_TIMEOUT}')",
+                    TIMEOUT_TOO_LONG,
+                )
+            ]
+        },
     )
+    allowMassDeletion: bool | None = Field(
+        default=None,
+        description="Let a run delete more documents than the operator's per-run cap (a fraction of the indexed "
+        "documents), or all of them when Confluence lists nothing. Set it once you checked that the content "
+        "really went away; leave it unset (false) otherwise.",
+    )
+
+    @field_validator("timeout")
+    @classmethod
+    def _at_most_max_timeout(cls, value: str | None) -> str | None:
+        if value is not None and re.match(GO_DURATION_PATTERN, value):
+            try:
+                too_long = parse_duration(value) > parse_duration(MAX_TIMEOUT)
+            except ValueError:  # too long for a timedelta
+                too_long = True
+            if too_long:
+                raise ValueError(TIMEOUT_TOO_LONG)
+        return value
 
     @field_validator("interval")
     @classmethod
@@ -292,6 +322,11 @@ class DatasourceSpec(ApiModel):
     )
     enrichment: Enrichment = None
     embedders: Embedders = None
+
+    @field_validator("embedders", mode="before")
+    @classmethod
+    def _profiles_only(cls, value: object) -> object:
+        return refuse_free_text_embedders(value)
 
 
 class SyncCounts(ApiModel):

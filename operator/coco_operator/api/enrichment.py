@@ -1,5 +1,5 @@
 """`spec.enrichment` (an ordered list of processors applied to every batch of documents before it is written) and
-`spec.embedders` (Meilisearch's own embedder settings for the Datasource's index).
+`spec.embedders` (names of the administrator's embedder profiles for the Datasource's index).
 
 Structural schemas cannot express unions, so a processor is one object with a `type` and an optional sub-object per
 type; CEL rules (and the same checks in pydantic, for the CLI path) require exactly the sub-object of its type.
@@ -362,54 +362,6 @@ def display_url(url: str) -> str:
     return re.split(r"[?#]", url, maxsplit=1)[0]
 
 
-def _preserve_unknown(schema: dict[str, Any]) -> None:
-    schema.pop("additionalProperties", None)
-    schema["x-kubernetes-preserve-unknown-fields"] = True
-    schema["x-kubernetes-validations"] = [
-        cel(
-            "!has(self.apiKey)",
-            "an inline embedder apiKey is not allowed: store it in a Secret and reference it with "
-            "apiKeySecretRef: {name: openai, key: apiKey}",
-            "FieldValueForbidden",
-            ".apiKey",
-        )
-    ]
-
-
-class Embedder(ApiModel):
-    """A Meilisearch embedder in Meilisearch's settings format (source, model, documentTemplate, url, ...)."""
-
-    # Everything but apiKeySecretRef is passed through to the index's `embedders` setting unchanged.
-
-    model_config = ConfigDict(extra="allow", populate_by_name=True, json_schema_extra=_preserve_unknown)
-
-    source: Literal["openAi", "huggingFace", "ollama", "rest", "userProvided", "composite"] = Field(
-        description="Meilisearch embedder source."
-    )
-    apiKey: str | None = Field(
-        default=None, description="Not allowed: use apiKeySecretRef. Listed only to refuse it with a clear message."
-    )
-    apiKeySecretRef: SecretKeyRef | None = Field(
-        default=None, description="Secret key with the embedder's API key (sent to Meilisearch as apiKey)."
-    )
-
-    @field_validator("apiKey")
-    @classmethod
-    def _no_inline_key(cls, value: str | None) -> str | None:
-        if value is not None:
-            raise ValueError(
-                "an inline embedder apiKey is not allowed: store it in a Secret and reference it with apiKeySecretRef"
-            )
-        return value
-
-    def meili_settings(self, api_key: str | None = None) -> dict[str, Any]:
-        """The settings Meilisearch gets: everything given, with apiKeySecretRef replaced by the resolved key."""
-        out: dict[str, Any] = {"source": self.source, **(self.model_extra or {})}
-        if api_key is not None:
-            out["apiKey"] = api_key
-        return out
-
-
 Enrichment = Annotated[
     list[Processor] | None,
     Field(
@@ -418,14 +370,29 @@ Enrichment = Annotated[
         max_length=MAX_PROCESSORS,
     ),
 ]
+EMBEDDER_NAME_PATTERN = r"^[A-Za-z0-9_-]+$"  # a Meilisearch embedder name
+EMBEDDERS_FREE_TEXT = (
+    "spec.embedders names embedder profiles the operator's administrator defined, e.g. embedders: [default]; "
+    "embedder settings (source, url, model, request, ...) are no longer accepted from a Datasource: ask the "
+    "administrator for a profile (chart value embedderProfiles)"
+)
+EmbedderName = Annotated[str, Field(min_length=1, max_length=64, pattern=EMBEDDER_NAME_PATTERN)]
 Embedders = Annotated[
-    dict[str, Embedder] | None,
+    list[EmbedderName] | None,
     Field(
-        description="Meilisearch embedders for this Datasource's index, by name, in Meilisearch's settings format "
-        "(see its `embedders` index setting); API keys via apiKeySecretRef.",
+        description="Embedder profiles for this Datasource's index, by name (defined by the operator's administrator "
+        "in embedderProfiles); the Meilisearch embedder is named like the profile. Only for an index the "
+        "namespace owns.",
         max_length=MAX_EMBEDDERS,
     ),
 ]
+
+
+def refuse_free_text_embedders(value: Any) -> Any:
+    """The old form (a map of Meilisearch settings) fails with a message that says what replaced it."""
+    if isinstance(value, dict):
+        raise ValueError(EMBEDDERS_FREE_TEXT)
+    return value
 
 
 def webhook_token_refs(pipeline: list[Processor] | None) -> dict[int, SecretKeyRef]:
@@ -435,13 +402,3 @@ def webhook_token_refs(pipeline: list[Processor] | None) -> dict[int, SecretKeyR
         for i, p in enumerate(pipeline or [])
         if p.webhook is not None and p.webhook.tokenSecretRef is not None
     }
-
-
-def embedder_key_refs(embedders: dict[str, Embedder] | None) -> dict[str, SecretKeyRef]:
-    """Embedder name -> Secret key of its API key."""
-    return {name: e.apiKeySecretRef for name, e in (embedders or {}).items() if e.apiKeySecretRef is not None}
-
-
-def meili_embedders(embedders: dict[str, Embedder] | None, api_keys: dict[str, str]) -> dict[str, dict[str, Any]]:
-    """Meilisearch's `embedders` index setting from the spec and the resolved API keys (embedder name -> key)."""
-    return {name: e.meili_settings(api_keys.get(name)) for name, e in (embedders or {}).items()}

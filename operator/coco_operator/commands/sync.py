@@ -27,6 +27,8 @@ from coco_operator.commands.operator import settings_with
 from coco_operator.dispatcher.host import Target, run_datasource
 from coco_operator.dispatcher.jobenv import TOKEN, EnvSecrets
 from coco_operator.dispatcher.writers import FileStatusWriter, MemoryStatusWriter, StatusWriter
+from coco_operator.errors import SecretError
+from coco_operator.secret_values import clean_secret_value
 from coco_operator.settings import Settings
 from coco_operator.sync import Progress, SyncRequest, SyncResult, run_sync
 from coco_operator.times import format_duration, iso
@@ -170,8 +172,18 @@ def _load_datasource(path: str) -> tuple[str, dict[str, Any], DatasourceSpec]:
 
 
 def _token(args: argparse.Namespace) -> str | None:
-    token = Path(args.token_file).read_text().strip() if args.token_file else None
-    return token or os.environ.get(TOKEN)
+    """The token from --token-file or the environment, cleaned like a Secret's value (a trailing newline goes, a
+    control character is refused naming where it came from, never the value)."""
+    if args.token_file:
+        raw, where = Path(args.token_file).read_text(), f"in file {args.token_file}"
+    else:
+        raw, where = os.environ.get(TOKEN) or "", f"in environment variable {TOKEN}"
+    if not raw.strip():
+        return None
+    try:
+        return clean_secret_value(raw, secret=where, key=None)
+    except SecretError as exc:
+        raise SystemExit(f"error: {exc.message}") from None
 
 
 def summary(target: Target, result: SyncResult) -> dict[str, Any]:

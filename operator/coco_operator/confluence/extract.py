@@ -16,17 +16,15 @@ import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
 
-import docx
-import openpyxl  # type: ignore[import-untyped]
-import pptx
-from docx.table import Table
-from pptx.shapes.autoshape import Shape
-from pptx.shapes.base import BaseShape
-from pptx.shapes.graphfrm import GraphicFrame
-from pptx.shapes.group import GroupShape
-from pypdf import PdfReader
-from selectolax.lexbor import LexborHTMLParser, LexborNode
+if TYPE_CHECKING:
+    from pptx.shapes.base import BaseShape
+    from selectolax.lexbor import LexborNode
+
+# The document parsers are imported by the extractor of their kind, in the extraction worker process that runs it
+# (`extraction_worker`): the operator itself only decides what to download, and a worker boots in a tenth of a second
+# (all parsers: about half a second) and pays for the parsers it needs.
 
 __all__ = [
     "MAX_ROWS_PER_SHEET",
@@ -297,6 +295,8 @@ def extract_text(data: bytes, media_type: str, filename: str, *, max_chars: int 
 
 
 def _pdf(data: bytes, budget: _Budget, _filename: str) -> None:
+    from pypdf import PdfReader
+
     reader = PdfReader(io.BytesIO(data))
     if reader.is_encrypted:
         # Many PDFs are "encrypted" only against editing, with an empty user password.
@@ -313,6 +313,9 @@ def _pdf(data: bytes, budget: _Budget, _filename: str) -> None:
 
 
 def _docx(data: bytes, budget: _Budget, _filename: str) -> None:
+    import docx
+    from docx.table import Table
+
     _check_zip(data)
     document = docx.Document(io.BytesIO(data))
     for block in document.iter_inner_content():
@@ -335,6 +338,11 @@ def _docx(data: bytes, budget: _Budget, _filename: str) -> None:
 
 
 def _pptx(data: bytes, budget: _Budget, _filename: str) -> None:
+    import pptx
+    from pptx.shapes.autoshape import Shape
+    from pptx.shapes.graphfrm import GraphicFrame
+    from pptx.shapes.group import GroupShape
+
     _check_zip(data)
     presentation = pptx.Presentation(io.BytesIO(data))
     for number, slide in enumerate(presentation.slides, start=1):
@@ -359,6 +367,8 @@ def _pptx(data: bytes, budget: _Budget, _filename: str) -> None:
 
 
 def _xlsx(data: bytes, budget: _Budget, _filename: str) -> None:
+    import openpyxl  # type: ignore[import-untyped]
+
     _check_zip(data)
     # read_only streams rows from the zip instead of building every cell; data_only gives the
     # cached results of formulas rather than the formulas.
@@ -394,6 +404,8 @@ def _csv(data: bytes, budget: _Budget, filename: str) -> None:
 
 
 def _html(data: bytes, budget: _Budget, _filename: str) -> None:
+    from selectolax.lexbor import LexborHTMLParser
+
     tree = LexborHTMLParser(_text_of(data))
     root = tree.root
     if root is None:
@@ -429,6 +441,8 @@ _EXTRACTORS = {
 
 def _html_pieces(root: LexborNode) -> Iterator[str]:
     """Text of the tree in document order, newlines around blocks, without recursion."""
+    from selectolax.lexbor import LexborNode
+
     pre_end = object()  # marks leaving a <pre>, inside which whitespace is kept
     stack: list[LexborNode | str | object] = [root]
     pre_depth = 0

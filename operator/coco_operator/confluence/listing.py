@@ -9,6 +9,7 @@ from typing import Any, Protocol
 import httpx
 
 from coco_operator.confluence.paging import Loop, Mode, Stop, Trail, next_step
+from coco_operator.confluence.shape import results_of
 from coco_operator.confluence.site import Site
 from coco_operator.egress import EgressPolicy, Origin
 from coco_operator.errors import ConfluenceUnavailableError, ListingIncompleteError
@@ -56,9 +57,7 @@ async def paginate(
     followed = {str(httpx.URL(url).copy_merge_params(params))}
     while True:
         page = await client.get_json(url, query, fail_fast=fail_fast)
-        results = page.get("results") or []
-        if not isinstance(results, list):
-            raise ConfluenceUnavailableError(f"Confluence at {site.base} answered a listing without a list")
+        results = results_of(page, site.base)  # each an object with an id, its fields of the right types
         trail.pages += 1
         new = 0
         for item in results:

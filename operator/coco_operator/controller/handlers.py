@@ -18,6 +18,7 @@ from coco_operator.dispatcher.runner import Dispatcher, datasource_id
 from coco_operator.errors import SyncError
 from coco_operator.search.sink import MeiliSink
 from coco_operator.settings import Settings, load_settings
+from coco_operator.tenancy import index_access
 
 log = logging.getLogger(__name__)
 
@@ -92,18 +93,27 @@ async def datasource_event(body: kopf.Body, type: str | None, **_: Any) -> None:
 
 
 @kopf.on.delete(GROUP, VERSION, "datasources")
-async def datasource_deleted(spec: kopf.Spec, namespace: str | None, name: str, **_: Any) -> None:
-    """Remove the Datasource's documents, then let the object go (the finalizer waits for this)."""
+async def datasource_deleted(spec: kopf.Spec, status: kopf.Status, namespace: str | None, name: str, **_: Any) -> None:
+    """Remove the Datasource's documents (from its index, and from the one it last filled if that differs), then let
+    the object go (the finalizer waits for this). The namespace's last Datasource takes its Job key along."""
     namespace = namespace or "default"
     await RT.dispatcher.forget((namespace, name))
-    index = spec.get("index") or RT.settings.meili_index
-    sink = MeiliSink(RT.settings.meili_url, RT.settings.meili_api_key, index)
     ds_id = datasource_id((namespace, name))
+    indexes = {spec.get("index") or RT.settings.meili_index, status.get("index")}
+    for index in sorted(i for i in indexes if i and index_access(namespace, i, RT.settings) is not None):
+        sink = MeiliSink(RT.settings.meili_url, RT.settings.meili_api_key, index)
+        try:
+            await sink.delete_datasource(ds_id)
+        except SyncError as exc:
+            raise kopf.TemporaryError(
+                f"cannot remove the documents of {ds_id} from index {index} yet: {exc.message}",
+                delay=RT.settings.retry_delay_seconds,
+            ) from exc
     try:
-        await sink.delete_datasource(ds_id)
+        await RT.dispatcher.namespace_left(namespace)
     except SyncError as exc:
         raise kopf.TemporaryError(
-            f"cannot remove the documents of {ds_id} from index {index} yet: {exc.message}",
+            f"cannot remove the Meilisearch key of namespace {namespace} yet: {exc.message}",
             delay=RT.settings.retry_delay_seconds,
         ) from exc
     connector = (spec.get("connector") or {}).get("id")

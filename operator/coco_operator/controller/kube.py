@@ -5,18 +5,23 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import kopf
 import kubernetes
+import urllib3
 from kubernetes.client.exceptions import ApiException
 
 from coco_operator.api.common import GROUP, VERSION
-from coco_operator.errors import SecretError
+from coco_operator.api.common import SECRET_OPT_IN_LABEL as OPT_IN_LABEL
+from coco_operator.dispatcher.secrets import SecretValue
+from coco_operator.errors import SecretError, SyncError
 from coco_operator.reasons import Reason
+from coco_operator.secret_values import MAX_EVENT_CHARS, truncate
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +46,24 @@ async def call(fn: Callable[[], T]) -> T:
     return await asyncio.to_thread(fn)
 
 
+async def read_for_run(what: str, fn: Callable[[], T], *statuses: int) -> T | None:
+    """A call a run depends on (a Secret, a ConfigMap): None for `statuses`, any other failure of the API server or
+    of the connection to it a SyncError with a reason (retried with backoff), never an unhandled exception. The
+    exception's text is not quoted (it may hold a header)."""
+    try:
+        return await call_unless(fn, *statuses)
+    except ApiException as exc:
+        if exc.status in (NOT_FOUND, FORBIDDEN):
+            raise
+        why = f"it answered HTTP {exc.status} {exc.reason or ''}".rstrip()
+    except urllib3.exceptions.HTTPError as exc:
+        why = f"the connection failed ({type(exc).__name__})"
+    raise SyncError(
+        f"the Kubernetes API could not be asked for {what}: {why}; the run will be retried",
+        reason=Reason.KUBERNETES_UNAVAILABLE,
+    )
+
+
 async def call_unless(fn: Callable[[], T], *statuses: int) -> T | None:
     """One client call; None when the API answers one of `statuses` (e.g. not found, or already exists)."""
     try:
@@ -49,6 +72,24 @@ async def call_unless(fn: Callable[[], T], *statuses: int) -> T | None:
         if exc.status in statuses:
             return None
         raise
+
+
+async def _managed(what: str, fn: Callable[[], T], *statuses: int) -> T | None:
+    """A write of the operator's own Secret (Job mode's key): a refusal says which permission the chart grants."""
+    try:
+        return await read_for_run(what, fn, *statuses)
+    except ApiException as exc:
+        if exc.status == FORBIDDEN:
+            raise SyncError(
+                f"the operator may not create or change {what} (403), where Job mode keeps the namespace's own "
+                "Meilisearch key; grant it create, and patch and delete of that Secret, on secrets in the namespace "
+                "(the chart does so with runMode: Job)",
+                reason=Reason.SECRET_FORBIDDEN,
+            ) from None
+        raise SyncError(
+            f"the Kubernetes API refused to write {what} (HTTP {exc.status}); the run will be retried",
+            reason=Reason.KUBERNETES_UNAVAILABLE,
+        ) from None
 
 
 def as_object(value: object) -> dict[str, Any]:
@@ -67,41 +108,79 @@ class KubeApi:
         self._custom = kubernetes.client.CustomObjectsApi(self._client)
         self._batch = kubernetes.client.BatchV1Api(self._client)
 
-    async def read_secret_value(self, namespace: str, name: str, key: str, *, owner: str) -> str:
+    async def read_secret(self, namespace: str, name: str, key: str, *, owner: str) -> SecretValue:
+        """One key of a Secret, decoded but otherwise raw (the caller cleans it), with the Secret's labels."""
         try:
-            secret = await call(lambda: self._core.read_namespaced_secret(name, namespace))
+            secret = await read_for_run(
+                f"Secret {namespace}/{name}", lambda: self._core.read_namespaced_secret(name, namespace)
+            )
         except ApiException as exc:
             if exc.status == NOT_FOUND:
                 raise SecretError(
-                    f"Secret {namespace}/{name} does not exist; create it with the Confluence token under key "
-                    f"{key!r} (kubectl -n {namespace} create secret generic {name} --from-literal={key}=...) "
-                    f"or fix tokenSecretRef of {owner}"
-                ) from exc
+                    f"Secret {namespace}/{name} does not exist; create it with the value under key {key!r} and the "
+                    f"label {OPT_IN_LABEL}=true (kubectl -n {namespace} create secret generic {name} "
+                    f"--from-literal={key}=... && kubectl -n {namespace} label secret {name} {OPT_IN_LABEL}=true) "
+                    f"or fix the reference in {owner}"
+                ) from None
             if exc.status == FORBIDDEN:
                 raise SecretError(
                     f"the operator may not read Secret {namespace}/{name} (403); grant it get on secrets in "
                     f"namespace {namespace}",
                     reason=Reason.SECRET_FORBIDDEN,
-                ) from exc
+                ) from None
             raise
+        assert secret is not None  # no status is tolerated: a missing Secret raised above
         data = secret.data or {}
         if key not in data:
             keys = ", ".join(sorted(data)) or "none"
             raise SecretError(
-                f"Secret {namespace}/{name} has no key {key!r} (keys: {keys}); add it or set "
-                f"tokenSecretRef.key of {owner}",
+                f"Secret {namespace}/{name} has no key {key!r} (keys: {keys}); add it or fix tokenSecretRef.key (or "
+                f"the key of the reference naming this Secret) of {owner}",
                 reason=Reason.SECRET_KEY_NOT_FOUND,
             )
         try:
-            value = base64.b64decode(data[key]).decode().strip()
-        except (binascii.Error, UnicodeDecodeError) as exc:
-            raise SecretError(f"Secret {namespace}/{name} key {key!r} is not valid UTF-8 text") from exc
-        if not value:
+            value = base64.b64decode(data[key]).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            raise SecretError(f"Secret {namespace}/{name} key {key!r} is not valid UTF-8 text") from None
+        if not value.strip():
             raise SecretError(f"Secret {namespace}/{name} key {key!r} is empty", reason=Reason.SECRET_KEY_NOT_FOUND)
-        return value
+        return SecretValue(value, dict((secret.metadata and secret.metadata.labels) or {}))
+
+    async def read_managed_secret(self, namespace: str, name: str) -> dict[str, str] | None:
+        """An operator-managed Secret's data, decoded; None if it does not exist."""
+        secret = await read_for_run(
+            f"Secret {namespace}/{name}", lambda: self._core.read_namespaced_secret(name, namespace), NOT_FOUND
+        )
+        if secret is None:
+            return None
+        out: dict[str, str] = {}
+        for key, value in (secret.data or {}).items():
+            with contextlib.suppress(binascii.Error, UnicodeDecodeError):
+                out[key] = base64.b64decode(value).decode()
+        return out
+
+    async def write_managed_secret(
+        self, namespace: str, name: str, data: Mapping[str, str], labels: Mapping[str, str]
+    ) -> None:
+        """Create the Secret, or replace its data and labels."""
+        encoded = {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
+        body: Any = {"metadata": {"name": name, "namespace": namespace, "labels": dict(labels)}, "data": encoded}
+        what = f"Secret {namespace}/{name}"
+        created = await _managed(what, lambda: self._core.create_namespaced_secret(namespace, body), CONFLICT)
+        if created is None:
+            await _managed(
+                what, lambda: self._core.patch_namespaced_secret(name, namespace, body, field_manager=FIELD_MANAGER)
+            )
+
+    async def delete_managed_secret(self, namespace: str, name: str) -> None:
+        await _managed(
+            f"Secret {namespace}/{name}", lambda: self._core.delete_namespaced_secret(name, namespace), NOT_FOUND
+        )
 
     async def read_configmap_value(self, namespace: str, name: str, key: str, *, owner: str) -> str:
-        cm = await call_unless(lambda: self._core.read_namespaced_config_map(name, namespace), NOT_FOUND)
+        cm = await read_for_run(
+            f"ConfigMap {namespace}/{name}", lambda: self._core.read_namespaced_config_map(name, namespace), NOT_FOUND
+        )
         if cm is None:
             raise SecretError(
                 f"ConfigMap {namespace}/{name} does not exist; create it with the CA bundle under key {key!r} "
@@ -205,6 +284,6 @@ class KubeApi:
         if meta.get("uid"):
             regarding["metadata"]["uid"] = str(meta["uid"])
         try:
-            kopf.event(kopf.Body(regarding), type=event_type, reason=reason, message=message)
+            kopf.event(kopf.Body(regarding), type=event_type, reason=reason, message=truncate(message, MAX_EVENT_CHARS))
         except LookupError:  # outside a running operator (kopf's posting context is not set): nowhere to post
             log.warning("could not post event %s on %s: no operator context", reason, meta.get("name"))

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ValidationError
 
 from coco_operator.api.common import GROUP, VERSION
+from coco_operator.api.common import SECRET_OPT_IN_LABEL as OPT_IN_LABEL
 from coco_operator.api.connector import KNOWN_PROCESSORS, ConnectorSpec
 from coco_operator.api.datasource import DatasourceSpec
 from coco_operator.convert.fields import FIXES, label, split_known, validation_messages
@@ -226,13 +227,16 @@ class _Converter:
             f"kubectl -n {self.opts.namespace} create secret generic {token.secret_name} "
             f"--from-literal={token.secret_key}=..."
         )
+        # Datasources may use only Secrets that opted in (docs/security.md).
+        label = f"kubectl -n {self.opts.namespace} label secret {token.secret_name} {OPT_IN_LABEL}=true"
         if token.value is None or self.opts.no_secrets:
             if token.value is None:
                 self.note("warning", where, f"has no connector.config.token; create the Secret yourself: {create}")
             else:
                 self.note("info", where, f"token not printed (--no-secrets); create the Secret: {create}")
-            if create not in self.result.setup_commands:
-                self.result.setup_commands.append(create)
+            for command in (create, label):
+                if command not in self.result.setup_commands:
+                    self.result.setup_commands.append(command)
             return True, None
         seen = self.secret_tokens.get(token.secret_name)
         if seen and seen[0] != token.value:
@@ -249,7 +253,11 @@ class _Converter:
         return True, {
             "apiVersion": "v1",
             "kind": "Secret",
-            "metadata": {"name": token.secret_name, "namespace": self.opts.namespace},
+            "metadata": {
+                "name": token.secret_name,
+                "namespace": self.opts.namespace,
+                "labels": {OPT_IN_LABEL: "true"},  # Datasources may use only Secrets that opted in
+            },
             "type": "Opaque",
             "stringData": {token.secret_key: token.value},
         }

@@ -13,30 +13,52 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from coco_operator import metrics
 from coco_operator import status as st
 from coco_operator.api.datasource import DatasourceSpec
+from coco_operator.confluence.text_workers import TextWorkers
 from coco_operator.dispatcher.outcome import Event, finished_status
 from coco_operator.dispatcher.secrets import SecretResolver
 from coco_operator.dispatcher.writers import StatusWriter
 from coco_operator.errors import ConfigurationError, SyncError, SyncTimeoutError
+from coco_operator.reasons import Reason
+from coco_operator.secret_values import redact
 from coco_operator.settings import Settings
 from coco_operator.sync import (
     Progress,
     SyncRequest,
     SyncResult,
     index_for,
+    leave_previous_index,
+    moved_from,
     prior_listing,
     prior_watermark,
+    run_sync,
 )
+from coco_operator.tenancy import embedder_settings, index_problem
 
 log = logging.getLogger(__name__)
 
 SyncFn = Callable[[SyncRequest, Settings, Progress], Awaitable[SyncResult]]
+
+
+def default_sync(
+    request: SyncRequest, settings: Settings, progress: Progress, *, text_workers: TextWorkers | None = None
+) -> Awaitable[SyncResult]:
+    return run_sync(
+        request,
+        settings,
+        progress=progress,
+        on_response=metrics.observe_confluence_response,
+        on_wait=metrics.THROTTLE_WAITS.inc,
+        text_workers=text_workers,
+    )
 
 
 @dataclass(frozen=True)
@@ -102,20 +124,54 @@ async def execute(
     """Resolve credentials and run the sync, progress going into status as it runs. Known failures come back in
     the result, never raised."""
     started = datetime.now(UTC)
+    known: tuple[str, ...] = ()
     try:
-        request = await build_request(target, secrets, writer)
+        request, known = await build_request(target, secrets, writer, settings)
         async with publishing(writer, settings.progress_interval_seconds, observe) as report:
-            return await _within(sync(request, settings, report), timeout_s)
+            result = await _within(sync(request, settings, report), timeout_s)
+        if result.succeeded and request.previous_index and settings.manage_index_settings:
+            await leave_previous_index(request.datasource_id, request.previous_index, settings)
+        return _redacted(result, known)
     except SyncError as exc:
-        return SyncResult.failed(started, exc)
+        return _redacted(SyncResult.failed(started, exc), known)
     except ValueError as exc:  # a value pydantic let through that a client refuses
-        return SyncResult.failed(started, ConfigurationError(str(exc)))
+        return _redacted(SyncResult.failed(started, ConfigurationError(str(exc))), known)
+    except Exception as exc:  # a bug: a reason and the backoff, never a tight retry loop
+        log.exception("run of %s failed unexpectedly", target.key)
+        return SyncResult.failed(started, internal_error(target.key, exc))
 
 
-async def build_request(target: Target, secrets: SecretResolver, writer: StatusWriter) -> SyncRequest:
+def internal_error(key: str, exc: BaseException) -> SyncError:
+    """An unexpected exception as a failure with a reason; its text stays in the operator's log (it may quote
+    anything)."""
+    return SyncError(
+        f"the run of Datasource {key} failed with an unexpected {type(exc).__name__} in the operator; it is retried "
+        "with backoff. This is a bug: the operator's log has the details",
+        reason=Reason.INTERNAL_ERROR,
+    )
+
+
+def _redacted(result: SyncResult, secrets: tuple[str, ...]) -> SyncResult:
+    """The error without any secret value the run knew (a server may echo a token into a message)."""
+    if result.error is not None and secrets:
+        result.error.message = redact(result.error.message, secrets)
+    return result
+
+
+async def build_request(
+    target: Target, secrets: SecretResolver, writer: StatusWriter, settings: Settings
+) -> tuple[SyncRequest, tuple[str, ...]]:
+    """The request, and the secret values it carries. Refuses an index the namespace may not write into before any
+    Secret is read."""
+    problem = index_problem(target.key, target.index, settings)
+    if problem is not None:
+        raise problem
+    embedders = None
+    if settings.manage_index_settings:  # a sync Job writes documents only: the operator set up the index
+        embedders = embedder_settings(target.key, target.index, target.spec.embedders, settings, os.environ)
     creds = await secrets.credentials(target.spec)
     prior = writer.current
-    return SyncRequest(
+    request = SyncRequest(
         datasource_id=target.key,
         spec=target.spec,
         token=creds.token,
@@ -125,9 +181,11 @@ async def build_request(target: Target, secrets: SecretResolver, writer: StatusW
         ca_pem=creds.ca_pem,
         labels=target.labels,
         enrichment_tokens=creds.webhook_tokens,
-        embedder_keys=creds.embedder_keys,
         oauth=creds.oauth,
+        embedders=embedders,
+        previous_index=moved_from(prior.index, target.key, target.index, settings),
     )
+    return request, creds.secrets
 
 
 async def _within(run: Awaitable[SyncResult], timeout_s: float | None) -> SyncResult:

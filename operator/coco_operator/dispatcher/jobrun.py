@@ -8,16 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 import uuid
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from coco_operator import status as st
 from coco_operator.api.datasource import DatasourceSpec, DatasourceStatus
 from coco_operator.dispatcher import jobs
+from coco_operator.dispatcher.host import Target
+from coco_operator.dispatcher.jobkeys import NamespaceKeys
 from coco_operator.errors import SyncError, SyncTimeoutError
 from coco_operator.reasons import Reason
+from coco_operator.search.sink import MeiliSink
 from coco_operator.settings import Settings
+from coco_operator.sync import leave_previous_index, moved_from
+from coco_operator.tenancy import embedder_settings, index_access, namespace_of
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +67,44 @@ async def run_as_job(
     except asyncio.CancelledError:
         await asyncio.shield(kube.delete_job(ns, job))
         raise
+
+
+async def prepare_job(target: Target, settings: Settings, keys: NamespaceKeys, *, previous: str | None) -> None:
+    """What a Job's key may not do, done by the operator first: the index exists with its settings and embedder
+    profiles, the Datasource's documents left the index it moved away from, and the namespace has its own key."""
+    embedders = embedder_settings(target.key, target.index, target.spec.embedders, settings, os.environ)
+    sink = MeiliSink(
+        settings.meili_url, settings.meili_api_key, target.index, task_timeout_s=settings.meili_task_timeout_seconds
+    )
+    await sink.prepare(embedders=embedders)
+    old = moved_from(previous, target.key, target.index, settings)
+    if old is not None:
+        await leave_previous_index(target.key, old, settings)
+    await keys.ensure(namespace_of(target.key))
+
+
+def job_route(target: Target, settings: Settings) -> Literal["Job", "InProcess"] | SyncError:
+    """Where a Job-mode run goes: a Job for an index the namespace owns (its own key reaches it); for a shared or
+    granted one the operator's process, or a refusal (`job_shared_index`). An index the namespace may not use at
+    all goes in-process too, where the run path refuses it with its reason."""
+    namespace = namespace_of(target.key)
+    access = index_access(namespace, target.index, settings)
+    if access == "owned":
+        return "Job"
+    if access is None or settings.job_shared_index == "InProcess":
+        return "InProcess"
+    return needs_own_index(target)
+
+
+def needs_own_index(target: Target) -> SyncError:
+    namespace = namespace_of(target.key)
+    return SyncError(
+        f"Datasource {target.key} runs as a sync Job, whose Meilisearch key reaches only the indexes namespace "
+        f"{namespace} owns ({namespace}, {namespace}_<suffix>), not {target.index!r}; set spec.index to one of them, "
+        "or ask the operator's administrator to run such Datasources in the operator (job.sharedIndex: InProcess)",
+        reason=Reason.JOB_MODE_NEEDS_OWN_INDEX,
+        retryable=False,
+    )
 
 
 async def _check(kube: JobKube, ns: str, job: str, timeout_s: float, *, expired: bool) -> None:

@@ -2,8 +2,8 @@
 
 The Job is built here as a plain manifest (pure, tested directly); its environment is `jobenv`'s contract. The pod
 reads its Datasource through the API, gets its credentials as environment variables from the Datasource's own
-Secrets (so its ServiceAccount needs no Secret access), and runs `host.run_datasource` like the operator does,
-writing progress and the result into the Datasource's status.
+Secrets and its namespace's own Meilisearch key (`jobkeys`; its ServiceAccount needs no Secret access), and runs
+`host.run_datasource` like the operator does, writing progress and the result into the Datasource's status.
 """
 
 from __future__ import annotations
@@ -72,6 +72,8 @@ def _pod_spec(datasource: str, run_id: str, env: list[dict[str, Any]], settings:
         "restartPolicy": "Never",
         "serviceAccountName": settings.job_service_account,
         "automountServiceAccountToken": True,
+        # No <SERVICE>_PORT variables: a Service named coco-* would otherwise inject COCO_* settings into the run.
+        "enableServiceLinks": False,
         "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
         "containers": [
             {

@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import NamedTuple
 
+from coco_operator import metrics
 from coco_operator import status as st
 from coco_operator.api.datasource import DatasourceSpec, DatasourceStatus
 from coco_operator.dispatcher.schedule import next_run as schedule_next_run
 from coco_operator.errors import SyncError
 from coco_operator.reasons import ConditionType, Reason
+from coco_operator.secret_values import MAX_EVENT_CHARS, truncate
 from coco_operator.settings import Settings
 from coco_operator.sync import SyncResult, config_fingerprint
 
@@ -18,6 +20,11 @@ class Event(NamedTuple):
     type: str  # Normal or Warning
     reason: str
     message: str
+
+    @classmethod
+    def of(cls, type_: str, reason: str, message: str) -> Event:
+        """An Event whose message fits what the API server and `kubectl describe` show."""
+        return cls(type_, reason, truncate(message, MAX_EVENT_CHARS))
 
 
 def finished_status(
@@ -57,7 +64,7 @@ def finished_status(
             ),
         )
         ready = st.get_condition(new, ConditionType.READY)
-        event = Event("Normal", Reason.SYNC_SUCCEEDED, ready.message if ready else "")
+        event = Event.of("Normal", Reason.SYNC_SUCCEEDED, ready.message if ready else "")
     else:
         err = result.error or SyncError("unknown failure")
         failure = st.Failure(
@@ -69,7 +76,7 @@ def finished_status(
             index=index,
         )
         new = st.run_failed(status, generation=generation, now=now, run=failure)
-        event = Event("Warning", err.reason, err.message)
+        event = Event.of("Warning", err.reason, err.message)
     if request_token:
         new.lastHandledSyncRequest = request_token
     entry = st.history_entry(
@@ -86,5 +93,16 @@ def reported_event(status: DatasourceStatus) -> Event:
     """The Event for a run whose outcome another process (a sync Job) wrote into status."""
     ready = st.get_condition(status, ConditionType.READY)
     if ready is not None and ready.status == "True":
-        return Event("Normal", Reason.SYNC_SUCCEEDED, ready.message)
-    return Event("Warning", ready.reason if ready else Reason.SYNC_FAILED, ready.message if ready else "")
+        return Event.of("Normal", Reason.SYNC_SUCCEEDED, ready.message)
+    return Event.of("Warning", ready.reason if ready else Reason.SYNC_FAILED, ready.message if ready else "")
+
+
+def record_metrics(key: tuple[str, str], result: SyncResult, reason: str) -> None:
+    ns, name = key
+    outcome = "Succeeded" if result.succeeded else "Failed"
+    metrics.RUNS.labels(ns, name, outcome, Reason.SUCCEEDED if result.succeeded else reason).inc()
+    metrics.RUN_DURATION.labels(ns, name).observe(result.duration_s)
+    if result.succeeded:
+        for doc_type in ("pages", "blogposts", "attachments", "comments", "treeItems"):
+            metrics.DOCUMENTS_INDEXED.labels(ns, name, doc_type).inc(getattr(result.counts, doc_type))
+        metrics.DOCUMENTS_DELETED.labels(ns, name).inc(result.counts.deleted)

@@ -21,24 +21,29 @@ from pydantic import ValidationError
 from coco_operator import logs, metrics
 from coco_operator import status as st
 from coco_operator.api.datasource import DatasourceSpec, DatasourceStatus
+from coco_operator.confluence import text_workers
 from coco_operator.confluence.text_workers import TextWorkers
-from coco_operator.dispatcher.host import Finished, SyncFn, Target, finish, run_datasource
-from coco_operator.dispatcher.jobrun import JobKube, run_as_job
-from coco_operator.dispatcher.outcome import Event, reported_event
+from coco_operator.dispatcher.host import Finished, SyncFn, Target, default_sync, finish, run_datasource
+from coco_operator.dispatcher.jobkeys import ManagedSecrets, NamespaceKeys
+from coco_operator.dispatcher.jobrun import JobKube, job_route, prepare_job, run_as_job
+from coco_operator.dispatcher.outcome import Event, record_metrics, reported_event
 from coco_operator.dispatcher.schedule import (
     Pause,
     connector_pause,
     connector_problem,
     next_run,
+    retry_delay,
     run_timeout,
     spec_pause,
 )
 from coco_operator.dispatcher.secrets import ApiSecrets, SecretReader
+from coco_operator.dispatcher.slots import FairSlots
 from coco_operator.dispatcher.writers import ApiStatusWriter, StatusPatcher
 from coco_operator.errors import SyncError
 from coco_operator.reasons import PAUSED, ConditionType, Reason
+from coco_operator.search.keys import KeyAdmin
 from coco_operator.settings import Settings
-from coco_operator.sync import Progress, SyncRequest, SyncResult, prior_watermark, run_sync
+from coco_operator.sync import SyncResult, prior_watermark
 from coco_operator.times import to_second
 
 log = logging.getLogger(__name__)
@@ -63,24 +68,11 @@ class Runnable:
     connector: dict[str, Any] | None  # the Connector it names, as read from the API
 
 
-class Kube(SecretReader, StatusPatcher, JobKube, Protocol):
+class Kube(SecretReader, StatusPatcher, JobKube, ManagedSecrets, Protocol):
     """The Kubernetes API as the dispatcher uses it (`controller.kube.KubeApi`; fakes in tests)."""
 
     async def get_connector(self, name: str) -> dict[str, Any] | None: ...
     async def post_event(self, obj: dict[str, Any], event_type: str, reason: str, message: str) -> None: ...
-
-
-def default_sync(
-    request: SyncRequest, settings: Settings, progress: Progress, *, text_workers: TextWorkers | None = None
-) -> Awaitable[SyncResult]:
-    return run_sync(
-        request,
-        settings,
-        progress=progress,
-        on_response=metrics.observe_confluence_response,
-        on_wait=metrics.THROTTLE_WAITS.inc,
-        text_workers=text_workers,
-    )
 
 
 def _now() -> datetime:
@@ -91,17 +83,52 @@ def datasource_id(key: Key) -> str:
     return f"{key[0]}/{key[1]}"
 
 
+JobPrep = Callable[[Target, str | None], Awaitable[None]]  # target, index of the last successful run
+
+
 class Dispatcher:
-    def __init__(self, settings: Settings, kube: Kube, sync: SyncFn | None = None, *, clock: Clock = _now) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        kube: Kube,
+        sync: SyncFn | None = None,
+        *,
+        clock: Clock = _now,
+        job_prep: JobPrep | None = None,
+    ) -> None:
         self.settings = settings
+        self.job_prep: JobPrep = job_prep or self._prepare_job
         self.kube = kube
         self.clock = clock
         # One pool of text conversion processes for all runs: memory stays bounded however many run at once.
-        self.text_workers = TextWorkers(settings.text_workers, idle_close_s=TEXT_WORKERS_IDLE_S)
+        self.text_workers = TextWorkers(
+            settings.text_workers, idle_close_s=TEXT_WORKERS_IDLE_S, limits=text_workers.limits_from(settings)
+        )
         self.sync: SyncFn = sync or functools.partial(default_sync, text_workers=self.text_workers)
-        self.slots = asyncio.Semaphore(settings.max_concurrent_runs)
-        self.running = 0
+        self.slots = FairSlots(settings.max_concurrent_runs)
         self.workers: dict[Key, Worker] = {}
+        self._keys: NamespaceKeys | None = None
+
+    @property
+    def running(self) -> int:
+        return self.slots.in_progress
+
+    @property
+    def keys(self) -> NamespaceKeys:
+        """Job mode's per-namespace Meilisearch keys (built on first use: it needs the operator's key)."""
+        if self._keys is None:
+            admin = KeyAdmin(self.settings.meili_url, self.settings.meili_api_key)
+            self._keys = NamespaceKeys(admin, self.kube, self.settings)
+        return self._keys
+
+    async def _prepare_job(self, target: Target, previous: str | None) -> None:
+        await prepare_job(target, self.settings, self.keys, previous=previous)
+
+    async def namespace_left(self, namespace: str) -> None:
+        """The namespace has no Datasource any more: its Job key and Secret go (Job mode)."""
+        if self.settings.run_mode != "Job" or any(ns == namespace for ns, _ in self.workers):
+            return
+        await self.keys.remove(namespace)
 
     def observe(self, body: dict[str, Any]) -> None:
         meta = body.get("metadata", {})
@@ -131,25 +158,24 @@ class Dispatcher:
         await self.text_workers.close()
 
     @contextlib.asynccontextmanager
-    async def slot(self, waiting: Callable[[], Awaitable[None]]) -> AsyncIterator[None]:
-        """A run slot; `waiting()` runs first when every slot is taken (to say so in status)."""
-        if self.slots.locked():
+    async def slot(self, namespace: str, waiting: Callable[[], Awaitable[None]]) -> AsyncIterator[None]:
+        """A run slot, shared fairly between namespaces; `waiting()` runs first when the run has to wait (to say so
+        in status)."""
+        if self.slots.full() or self.slots.waiting:
             metrics.QUEUE_DEPTH.inc()
             try:
                 await waiting()
-                await self.slots.acquire()
+                await self.slots.acquire(namespace)
             finally:
                 metrics.QUEUE_DEPTH.dec()
         else:
-            await self.slots.acquire()
-        self.running += 1
+            await self.slots.acquire(namespace)
         metrics.RUNS_IN_PROGRESS.inc()
         try:
             yield
         finally:
-            self.running -= 1
             metrics.RUNS_IN_PROGRESS.dec()
-            self.slots.release()
+            self.slots.release(namespace)
 
 
 class Worker:
@@ -164,6 +190,7 @@ class Worker:
         self.wake = asyncio.Event()
         self.run_task: asyncio.Task[Finished | Reported] | None = None
         self.task: asyncio.Task[None] | None = None
+        self.errors = 0  # steps in a row that ended in an unexpected exception: they back off like failed runs
 
     def start(self) -> None:
         self.task = asyncio.create_task(self._loop(), name=f"datasource {datasource_id(self.key)}")
@@ -211,11 +238,15 @@ class Worker:
             self.wake.clear()
             try:
                 delay = await self.step()
+                self.errors = 0
             except asyncio.CancelledError:
                 raise
-            except Exception:  # a bug or an API error must not kill the worker for good
-                log.exception("worker for %s failed; retrying", datasource_id(self.key))
-                delay = self.d.settings.retry_delay_seconds
+            except Exception:  # a bug or an API error must not kill the worker for good, nor spin it
+                self.errors += 1
+                settings = self.d.settings
+                backoff = retry_delay(self.errors, settings.retry_delay_seconds, settings.retry_max_delay_seconds)
+                delay = backoff.total_seconds()
+                log.exception("worker for %s failed; retrying in %.0fs", datasource_id(self.key), delay)
             # asyncio.timeout, not wait_for: wait_for in 3.11 can swallow a cancel that arrives as `wake` is set,
             # and `stop()` would then wait forever.
             with contextlib.suppress(TimeoutError):
@@ -278,7 +309,7 @@ class Worker:
     async def _run(self, spec: DatasourceSpec, connector: dict[str, Any] | None) -> None:
         target = Target.of(self.body, spec, self.d.settings, key=datasource_id(self.key))
         token = self.requested_token
-        async with self.d.slot(self._queued):
+        async with self.d.slot(self.key[0], self._queued):
             await self._started(target)
             self.run_task = asyncio.create_task(self._execute(target, connector, token))
             try:
@@ -328,22 +359,32 @@ class Worker:
         secrets = ApiSecrets(self.d.kube, self.key[0], owner=f"Datasource {target.key}")
         if settings.run_mode == "Job":
             return await self._execute_job(target, secrets, token)
+        return await self._execute_here(target, secrets, token)
+
+    async def _execute_here(self, target: Target, secrets: ApiSecrets, token: str | None) -> Finished:
         return await run_datasource(
             target,
             secrets=secrets,
             writer=self.writer,
-            settings=settings,
+            settings=self.d.settings,
             sync=self.d.sync,
-            timeout_s=run_timeout(target.spec, settings),
+            timeout_s=run_timeout(target.spec, self.d.settings),
             request_token=token,
         )
 
     async def _execute_job(self, target: Target, secrets: ApiSecrets, token: str | None) -> Finished | Reported:
-        """The run as a Job; the Job writes the outcome into status, which the worker then takes as its own."""
+        """The run as a Job; the Job writes the outcome into status, which the worker then takes as its own. A run
+        into an index the namespace does not own runs here instead, or is refused (`job_shared_index`)."""
         settings = self.d.settings
         started = self.d.clock()
+        route = job_route(target, settings)
+        if route == "InProcess":
+            return await self._execute_here(target, secrets, token)
         try:
+            if isinstance(route, SyncError):
+                raise route
             await secrets.credentials(target.spec)  # a missing Secret fails here, not in a pod that cannot start
+            await self.d.job_prep(target, self.status.index)
             reported = await run_as_job(
                 self.d.kube, self.body, target.spec, settings=settings, timeout_s=run_timeout(target.spec, settings)
             )
@@ -356,14 +397,3 @@ class Worker:
             handled.lastHandledSyncRequest = token
             await self.writer.write(handled)
         return Reported(reported_event(reported))
-
-
-def record_metrics(key: Key, result: SyncResult, reason: str) -> None:
-    ns, name = key
-    outcome = "Succeeded" if result.succeeded else "Failed"
-    metrics.RUNS.labels(ns, name, outcome, Reason.SUCCEEDED if result.succeeded else reason).inc()
-    metrics.RUN_DURATION.labels(ns, name).observe(result.duration_s)
-    if result.succeeded:
-        for doc_type in ("pages", "blogposts", "attachments", "comments", "treeItems"):
-            metrics.DOCUMENTS_INDEXED.labels(ns, name, doc_type).inc(getattr(result.counts, doc_type))
-        metrics.DOCUMENTS_DELETED.labels(ns, name).inc(result.counts.deleted)

@@ -116,7 +116,11 @@ def connector_problem(spec: DatasourceSpec, connector: dict[str, Any] | None, ow
 
 
 def run_timeout(spec: DatasourceSpec, settings: Settings) -> float:
-    """Seconds a run may take: the Datasource's sync.timeout, else the operator's limit."""
+    """Seconds a run may take: the Datasource's sync.timeout, never more than the operator's limit (its default)."""
+    limit = float(settings.max_running_timeout_in_seconds)
     if spec.sync.timeout:
-        return parse_duration(spec.sync.timeout).total_seconds()
-    return float(settings.max_running_timeout_in_seconds)
+        try:
+            return min(parse_duration(spec.sync.timeout).total_seconds(), limit)
+        except ValueError:  # too long to hold (a spec stored before admission capped it)
+            return limit
+    return limit

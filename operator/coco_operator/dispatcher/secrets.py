@@ -1,5 +1,10 @@
 """What a run needs from Secrets (and ConfigMaps), behind one protocol with two sources: the API (the operator)
-and the environment (a Job pod, `coco-operator sync`; see `jobenv`)."""
+and the environment (a Job pod, `coco-operator sync`; see `jobenv`).
+
+Every value is cleaned where it is read (`secret_values.clean_secret_value`), and a Secret read through the API must
+have opted in (label `coco.rs/usable-by-datasources: "true"`), so that whoever may create a Datasource cannot have
+any Secret of the namespace sent to a URL of their choice.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from coco_operator.api.common import SECRET_OPT_IN_LABEL as OPT_IN_LABEL
 from coco_operator.api.datasource import DatasourceSpec
-from coco_operator.api.enrichment import embedder_key_refs, webhook_token_refs
+from coco_operator.api.enrichment import webhook_token_refs
 from coco_operator.confluence.auth import OAuthClient
+from coco_operator.errors import SecretError
+from coco_operator.reasons import Reason
+from coco_operator.secret_values import clean_secret_value
 
 
 @dataclass(frozen=True)
@@ -17,8 +26,16 @@ class Credentials:
     token: str | None  # Confluence API token, personal access token or password (None with OAuth)
     ca_pem: str | None = None  # extra CA certificates for the Confluence endpoint
     webhook_tokens: Mapping[int, str] = field(default_factory=dict)  # enrichment processor index -> bearer token
-    embedder_keys: Mapping[str, str] = field(default_factory=dict)  # embedder name -> API key
-    oauth: OAuthClient | None = None
+    oauth: OAuthClient | None = None  # a Cloud service account's client credentials (oauthSecretRef)
+    secrets: tuple[str, ...] = ()  # every value above that is secret, for redacting messages
+
+
+@dataclass(frozen=True)
+class SecretValue:
+    """One key of a Secret as read from the API, raw, with the Secret's labels."""
+
+    value: str
+    labels: Mapping[str, str] = field(default_factory=dict)
 
 
 class SecretResolver(Protocol):
@@ -28,8 +45,20 @@ class SecretResolver(Protocol):
 
 
 class SecretReader(Protocol):
-    async def read_secret_value(self, namespace: str, name: str, key: str, *, owner: str) -> str: ...
+    async def read_secret(self, namespace: str, name: str, key: str, *, owner: str) -> SecretValue: ...
     async def read_configmap_value(self, namespace: str, name: str, key: str, *, owner: str) -> str: ...
+
+
+def opt_in_problem(namespace: str, name: str, labels: Mapping[str, str], *, owner: str) -> SecretError | None:
+    """Why a Datasource may not use this Secret (it has not opted in), or None."""
+    if labels.get(OPT_IN_LABEL) == "true":
+        return None
+    return SecretError(
+        f"Secret {namespace}/{name} is not labelled {OPT_IN_LABEL}=true, so {owner} may not use it (a Datasource "
+        "may only use Secrets meant for Datasources). If this Secret is meant for it, label it: kubectl -n "
+        f"{namespace} label secret {name} {OPT_IN_LABEL}=true",
+        reason=Reason.SECRET_NOT_OPTED_IN,
+    )
 
 
 class ApiSecrets:
@@ -40,8 +69,16 @@ class ApiSecrets:
         self.namespace = namespace
         self.owner = owner  # e.g. "Datasource docs/wiki", named in error messages
 
+    async def _raw(self, name: str, key: str) -> str:
+        found = await self.kube.read_secret(self.namespace, name, key, owner=self.owner)
+        problem = opt_in_problem(self.namespace, name, found.labels, owner=self.owner)
+        if problem is not None:
+            raise problem
+        return found.value
+
     async def _secret(self, name: str, key: str) -> str:
-        return await self.kube.read_secret_value(self.namespace, name, key, owner=self.owner)
+        """A token or key: one line of text, a trailing newline stripped."""
+        return clean_secret_value(await self._raw(name, key), secret=f"{self.namespace}/{name}", key=key)
 
     async def credentials(self, spec: DatasourceSpec) -> Credentials:
         config = spec.connector.config
@@ -54,12 +91,18 @@ class ApiSecrets:
                 await self._secret(ref.name, ref.clientIdKey), await self._secret(ref.name, ref.clientSecretKey)
             )
         ca_pem = None
-        if config.caBundleSecretRef:
-            ca_pem = await self._secret(config.caBundleSecretRef.name, config.caBundleSecretRef.key)
+        if config.caBundleSecretRef:  # PEM spans lines: opted in, not cleaned as a token
+            ca_pem = await self._raw(config.caBundleSecretRef.name, config.caBundleSecretRef.key)
         if config.caBundleConfigMapRef:
             cm = config.caBundleConfigMapRef
             more = await self.kube.read_configmap_value(self.namespace, cm.name, cm.key, owner=self.owner)
             ca_pem = f"{ca_pem}\n{more}" if ca_pem else more
         hooks = {i: await self._secret(r.name, r.key) for i, r in webhook_token_refs(spec.enrichment).items()}
-        keys = {n: await self._secret(r.name, r.key) for n, r in embedder_key_refs(spec.embedders).items()}
-        return Credentials(token=token, ca_pem=ca_pem, webhook_tokens=hooks, embedder_keys=keys, oauth=oauth)
+        secret = (token, *((oauth.client_secret,) if oauth else ()), *hooks.values())
+        return Credentials(
+            token=token,
+            ca_pem=ca_pem,
+            webhook_tokens=hooks,
+            oauth=oauth,
+            secrets=tuple(s for s in secret if s),
+        )

@@ -93,24 +93,7 @@ class MeiliSink:
     async def _call(self, what: str, fn: Callable[[], T]) -> T:
         if self._key_problem is not None:
             raise self._key_problem
-        try:
-            return await asyncio.to_thread(fn)
-        except (MeilisearchCommunicationError, MeilisearchTimeoutError, requests.RequestException, UnicodeError) as exc:
-            # Never the exception's text: the HTTP library quotes header values (the key) in some of them.
-            raise SearchBackendError(
-                f"Meilisearch at {self.url} is unreachable while trying to {what} ({_communication_problem(exc)}); "
-                "the run will be retried. Check that Meilisearch is running and the operator's meili URL is right."
-            ) from None
-        except MeilisearchApiError as exc:
-            message = redact(str(exc.message), self._secrets)
-            if exc.status_code in (401, 403):
-                raise SearchBackendError(
-                    f"Meilisearch at {self.url} refused the API key while trying to {what} ({message}); "
-                    "set the operator's Meilisearch key Secret to a master or admin key.",
-                    reason=Reason.SEARCH_BACKEND_UNAUTHORIZED,
-                    retryable=False,
-                ) from None
-            raise IndexingError(f"Meilisearch refused to {what}: {message} ({exc.code})") from None
+        return await meili_call(self.url, self._secrets, what, fn)
 
     async def _wait(self, task_uid: int, what: str, tolerate: frozenset[str] = frozenset()) -> None:
         # Polls soon, then less often: most tasks of a run finish in milliseconds, a big batch takes seconds.
@@ -136,9 +119,30 @@ class MeiliSink:
                 f"{error.get('message', 'no message')} ({error.get('code', 'unknown')})"
             )
 
-    async def prepare(self, embedders: dict[str, Any] | None = None) -> None:
-        """Create the index with `id` as primary key (if missing) and make sure its settings are ours."""
+    async def prepare(self, embedders: dict[str, Any] | None = None, *, manage: bool = True) -> None:
+        """Create the index with `id` as primary key (if missing) and make sure its settings are ours.
 
+        `manage=False` (a sync Job, whose key may only write documents): the index must exist already; its settings
+        are read, never changed.
+        """
+        if manage:
+            await self._ensure_index()
+        current = await self._call("read index settings", self._index.get_settings)
+        wanted: dict[str, Any] = dict(INDEX_SETTINGS)
+        same = all(sorted(current.get(k) or []) == sorted(v) for k, v in INDEX_SETTINGS.items())
+        if embedders:
+            wanted["embedders"] = embedders
+            same = same and _embedders_match(current.get("embedders") or {}, embedders)
+        effective = {**(current.get("embedders") or {}), **(embedders or {})}
+        self._user_vectors = tuple(
+            sorted(n for n, e in effective.items() if isinstance(e, dict) and e.get("source") == "userProvided")
+        )
+        if same or not manage:
+            return
+        info = await self._call("update index settings", lambda: self._index.update_settings(wanted))
+        await self._wait(int(info.task_uid), "update index settings")
+
+    async def _ensure_index(self) -> None:
         def ensure() -> int | None:
             try:
                 index = self._client.get_index(self.index_uid)
@@ -158,20 +162,6 @@ class MeiliSink:
         if created is not None:
             # Another Datasource's run may create the same index at the same moment.
             await self._wait(created, f"create index {self.index_uid}", tolerate=frozenset({"index_already_exists"}))
-        current = await self._call("read index settings", self._index.get_settings)
-        wanted: dict[str, Any] = dict(INDEX_SETTINGS)
-        same = all(sorted(current.get(k) or []) == sorted(v) for k, v in INDEX_SETTINGS.items())
-        if embedders:
-            wanted["embedders"] = embedders
-            same = same and _embedders_match(current.get("embedders") or {}, embedders)
-        effective = {**(current.get("embedders") or {}), **(embedders or {})}
-        self._user_vectors = tuple(
-            sorted(n for n, e in effective.items() if isinstance(e, dict) and e.get("source") == "userProvided")
-        )
-        if same:
-            return
-        info = await self._call("update index settings", lambda: self._index.update_settings(wanted))
-        await self._wait(int(info.task_uid), "update index settings")
 
     async def add(self, document: dict[str, Any]) -> None:
         if self._user_vectors:
@@ -262,6 +252,29 @@ class MeiliSink:
         params = {"filter": _filter_eq(DATASOURCE_FIELD, datasource_id), "fields": [PRIMARY_KEY], "limit": 1}
         page = await self._call("count documents", lambda: self._index.get_documents(params))
         return int(page.total)
+
+
+async def meili_call(url: str, secrets: tuple[str, ...], what: str, fn: Callable[[], T]) -> T:
+    """One blocking client call in a worker thread, its failures as SyncErrors that never quote a key."""
+    try:
+        return await asyncio.to_thread(fn)
+    except (MeilisearchCommunicationError, MeilisearchTimeoutError, requests.RequestException, UnicodeError) as exc:
+        # Never the exception's text: the HTTP library quotes header values (the key) in some of them.
+        raise SearchBackendError(
+            f"Meilisearch at {url} is unreachable while trying to {what} ({_communication_problem(exc)}); "
+            "the run will be retried. Check that Meilisearch is running and the operator's meili URL is right."
+        ) from None
+    except MeilisearchApiError as exc:
+        message = redact(str(exc.message), secrets)
+        if exc.status_code in (401, 403):
+            raise SearchBackendError(
+                f"Meilisearch at {url} refused the API key while trying to {what} ({message}); the operator's "
+                "Meilisearch key Secret must hold a master or admin key (a sync Job's key: its namespace's own "
+                "indexes only).",
+                reason=Reason.SEARCH_BACKEND_UNAUTHORIZED,
+                retryable=False,
+            ) from None
+        raise IndexingError(f"Meilisearch refused to {what}: {message} ({exc.code})") from None
 
 
 def _opt_out_of_missing_vectors(document: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """One sync run, as named phases over one run state: plan -> index -> attachments -> prune -> result (`run.py`)."""
 
 from coco_operator.sync.endpoint import endpoint_problem
+from coco_operator.sync.moved import leave_previous_index, moved_from
 from coco_operator.sync.plan import Listing
 from coco_operator.sync.request import (
     Progress,
@@ -22,6 +23,8 @@ __all__ = [
     "config_fingerprint",
     "endpoint_problem",
     "index_for",
+    "leave_previous_index",
+    "moved_from",
     "prior_listing",
     "prior_watermark",
     "run_sync",

@@ -8,16 +8,37 @@ that cannot be read is counted and named in status, never fails the run.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 from coco_operator.aio import together
-from coco_operator.confluence.extract import extract_text, needs_download, skip_reason
+from coco_operator.confluence import extraction
+from coco_operator.confluence.extract import needs_download, skip_reason
 from coco_operator.confluence.items import attachment_media_type, attachment_size, metadata_fingerprint
 from coco_operator.documents import attachment_document, document_id
 from coco_operator.errors import AuthenticationError, EndpointRemovedError, SyncError
 from coco_operator.sync.containers import follows, indexed_containers
 from coco_operator.sync.plan import unchanged
 from coco_operator.sync.state import Item, Run
+from coco_operator.workers import WorkerPool
+
+
+def extraction_pool(run: Run) -> WorkerPool:
+    """The operator's shared extraction processes for the run's limits (killable, never the thread pool)."""
+    settings = run.settings
+    return extraction.shared_pool(extraction.limits_from(settings), settings.extraction_workers)
+
+
+def start_extraction_workers(run: Run) -> None:
+    """A full run with attachments will extract: its worker processes boot (about a second) while the run lists and
+    fetches, instead of when the first file arrives. Incremental runs start them only for a file that changed."""
+    if run.request.spec.connector.config.enable_attachments and run.extraction_boot is None:
+        run.extraction_boot = asyncio.create_task(_boot(extraction_pool(run)))
+
+
+async def _boot(pool: WorkerPool) -> None:
+    with contextlib.suppress(OSError):  # extraction itself reports a worker that cannot start
+        await pool.warm()
 
 
 async def index_attachments(run: Run) -> None:
@@ -84,13 +105,11 @@ async def _text_of(run: Run, att: Item) -> str | None:
     except SyncError as exc:
         run.tally.skip(f"{title}: {exc.message}")
         return None
-    try:
-        extracted = await asyncio.wait_for(
-            asyncio.to_thread(extract_text, data, media_type, title), timeout=settings.extraction_timeout_seconds
-        )
-    except TimeoutError:
-        run.tally.skip(f"{title}: text extraction took longer than {settings.extraction_timeout_seconds}s")
-        return None
+    # In a killable worker process within memory, CPU and wall-clock limits; never in the shared thread pool.
+    if run.extraction_boot is not None:
+        await asyncio.shield(run.extraction_boot)  # the workers it booted, not more of them
+    pool = extraction_pool(run)
+    extracted = await extraction.extract(data, media_type, title, pool.limits, pool=pool)
     if extracted.failed:
         run.tally.skip(f"{title}: {extracted.skipped_reason}")
         return None

@@ -3,9 +3,6 @@ the site and API base (the site, or Atlassian's API gateway), and the credential
 
 from __future__ import annotations
 
-import fnmatch
-from urllib.parse import urlsplit
-
 from coco_operator.api.confluence_auth import BASIC_AUTH, GATEWAY_AUTH, AuthType
 from coco_operator.api.datasource import ConfluenceConfig
 from coco_operator.confluence.auth import (
@@ -17,7 +14,8 @@ from coco_operator.confluence.auth import (
 )
 from coco_operator.confluence.gateway import Gateway
 from coco_operator.confluence.site import Site, gateway_base, gateway_cloud_id, normalize_endpoint
-from coco_operator.errors import ConfigurationError
+from coco_operator.egress import confluence_policy
+from coco_operator.errors import ConfigurationError, EgressDeniedError
 from coco_operator.settings import Settings
 from coco_operator.sync.request import SyncRequest
 
@@ -37,20 +35,13 @@ HINTS: dict[AuthType, str] = {
 
 
 def endpoint_problem(endpoint: str, settings: Settings) -> str | None:
-    """Why the operator refuses to fetch from this endpoint, or None."""
-    parts = urlsplit(endpoint)
-    host = (parts.hostname or "").lower()
-    if parts.scheme == "http" and not settings.allow_http:
-        return (
-            f"endpoint {endpoint} uses plain http, which would send the token unencrypted; use https, or ask the "
-            "operator's administrator to set allowHttp (COCO_ALLOW_HTTP=true) for a trusted network"
-        )
-    if settings.allowed_hosts and not any(fnmatch.fnmatch(host, pattern.lower()) for pattern in settings.allowed_hosts):
-        allowed = ", ".join(settings.allowed_hosts)
-        return (
-            f"host {host} of endpoint {endpoint} is not in the operator's allowed Confluence hosts ({allowed}); "
-            "use an allowed site or ask the operator's administrator to add it"
-        )
+    """Why the operator refuses to fetch from this endpoint, or None: the egress policy's check of a starting URL
+    (one policy, `egress.confluence_policy`, for the endpoint, its links, downloads and every connection). Addresses
+    a name resolves to are checked when connecting (the transport), so a name is not resolved here."""
+    try:
+        confluence_policy(settings).check_start(normalize_endpoint(endpoint).base)
+    except EgressDeniedError as exc:
+        return f"endpoint {endpoint}: {exc.message}"
     return None
 
 

@@ -16,7 +16,9 @@ async def index_content(run: Run) -> None:
     run.report("Indexing", run.tally.items)
     users: dict[str, str] = {}  # display names seen so far, so that @mentions in later bodies read as names
     pool = run.workers if run.text_workers_on else None
-    async for item, text in with_text(run.planned.bodies, users, pool, remember_users):
+    async for item, text in with_text(
+        run.planned.bodies, users, pool, remember_users, on_skip=run.text_skipped, limits=run.workers.pool.limits
+    ):
         await index_item(run, item, text, users)
         run.report("Indexing", run.tally.items)
 

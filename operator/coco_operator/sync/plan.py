@@ -11,6 +11,7 @@ count cannot see (one item leaving while another arrives unnoticed).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -192,6 +193,31 @@ def stale(
     else:
         gone = {document_id(datasource_id, cid) for cid, ch in changed.items() if not ch.current} & set(indexed)
     return gone | (set(dropped) & set(indexed))
+
+
+def deletion_cap(indexed: int, fraction: float, floor: int) -> int:
+    """Deletions one run may make: a fraction of the Datasource's indexed documents, at least `floor`."""
+    return max(floor, math.floor(indexed * fraction))
+
+
+def mass_deletion(*, deleting: int, indexed: int, listed: int | None, fraction: float, floor: int) -> str | None:
+    """Why deleting `deleting` of `indexed` documents needs the Datasource's confirmation, or None.
+
+    `listed` is how many items the run's complete listing found (None: the run did not list every id). An empty
+    listing of a scope whose documents are indexed deletes nothing, whatever the cap: a site that answers "nothing"
+    for a moment (a permission change, a broken search index) must not empty the index.
+    """
+    if deleting == 0:
+        return None
+    if listed == 0 and indexed > 0:
+        return f"Confluence listed no items in scope, while the index holds {indexed} documents of this Datasource"
+    cap = deletion_cap(indexed, fraction, floor)
+    if deleting > cap:
+        return (
+            f"the run would delete {deleting} of the {indexed} documents of this Datasource, more than the "
+            f"operator's cap of {cap} per run ({fraction:.0%} of the documents, at least {floor})"
+        )
+    return None
 
 
 def large(text_workers: int, items: int | None) -> bool:

@@ -41,6 +41,9 @@ class SyncRequest:
     enrichment_tokens: Mapping[int, str] = field(default_factory=dict)  # webhook processor index -> token
     embedder_keys: Mapping[str, str] = field(default_factory=dict)  # embedder name -> API key
     oauth: OAuthClient | None = None  # a Cloud service account's client credentials (oauthSecretRef)
+    # Meilisearch `embedders` for the index, from the administrator's profiles (`tenancy.embedder_settings`).
+    embedders: Mapping[str, Any] | None = None
+    previous_index: str | None = None  # the index the last successful run wrote into, if another one
 
 
 def index_for(spec: DatasourceSpec, settings: Settings) -> str:

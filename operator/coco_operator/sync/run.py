@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from coco_operator.confluence.client import ConfluenceClient, RequestHook
 from coco_operator.confluence.source import ConfluenceSource
 from coco_operator.confluence.text_workers import TextWorkers
+from coco_operator.confluence.text_workers import limits_from as text_limits
 from coco_operator.egress import confluence_policy
 from coco_operator.errors import ConfigurationError, SyncError
 from coco_operator.reasons import Reason
@@ -137,7 +138,7 @@ def new_run(
             exclude_labels=config.exclude_labels,
         ),
         sink=sink or _meili_sink(request, settings),
-        workers=text_workers or TextWorkers(max(1, settings.text_workers)),
+        workers=text_workers or TextWorkers(max(1, settings.text_workers), limits=text_limits(settings)),
         report=progress or _quiet,
     )
 

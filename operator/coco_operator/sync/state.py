@@ -6,7 +6,7 @@ Phases (`run.py`) read and extend this one object in order; nothing else is shar
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, Iterable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -16,6 +16,7 @@ from coco_operator.confluence.client import ConfluenceClient
 from coco_operator.confluence.source import Changed, ConfluenceSource, SpaceInfo
 from coco_operator.confluence.text_workers import TextWorkers
 from coco_operator.documents import MappingContext
+from coco_operator.egress import webhook_policy
 from coco_operator.enrich import EnrichContext, EnrichingWriter
 from coco_operator.settings import Settings
 from coco_operator.sync.plan import Listed, Plan, large
@@ -28,7 +29,7 @@ Item = dict[str, Any]  # a Confluence REST item
 class Sink(Protocol):
     """Where documents go (`search.sink.MeiliSink`)."""
 
-    async def prepare(self, embedders: dict[str, Any] | None = None) -> None: ...
+    async def prepare(self, embedders: dict[str, Any] | None = None, *, manage: bool = True) -> None: ...
     async def indexed_of(self, datasource_id: str) -> dict[str, tuple[int | None, str | None]]: ...
     async def add(self, document: dict[str, Any]) -> None: ...
     async def flush(self) -> None: ...
@@ -117,9 +118,13 @@ class FullListing:
 
     def __init__(self, source: ConfluenceSource, types: list[str]) -> None:
         self.listed: dict[str, str] = {}  # id -> type; complete once `bodies` is exhausted
-        self.bodies = Prefetch(
-            source.fetch_batches(source.list_current(types, into=self.listed)), maxsize=source.concurrency
-        )
+        self.complete = False  # the listing ran to its end
+        self.bodies = Prefetch(source.fetch_batches(self._listing(source, types)), maxsize=source.concurrency)
+
+    async def _listing(self, source: ConfluenceSource, types: list[str]) -> AsyncIterator[str]:
+        async for cid in source.list_current(types, into=self.listed):
+            yield cid
+        self.complete = True
 
     async def aclose(self) -> None:
         await self.bodies.aclose()
@@ -153,6 +158,7 @@ class Run:
                 datasource_name=request.spec.name,
                 labels=request.labels,
                 tokens=request.enrichment_tokens,
+                egress=webhook_policy(settings),
             ),
             sink.add,
             batch_size=ENRICH_BATCH,
@@ -163,6 +169,7 @@ class Run:
         # every id; the comments phase waits for it.
         self.comment_listing: asyncio.Task[list[ListedComment]] | None = None
         self.text_workers_on = False
+        self.extraction_boot: asyncio.Task[None] | None = None  # extraction processes booting (full runs)
         self._planned: Planned | None = None
 
     @property
@@ -188,6 +195,10 @@ class Run:
         if not self.text_workers_on and large(self.settings.text_workers, items):
             self.text_workers_on = True
             self.workers.start()
+
+    def text_skipped(self, item: Mapping[str, Any], problem: str) -> None:
+        """A body that made a text worker exceed its limits: indexed by title and metadata, named in status."""
+        self.tally.skip(f"{item.get('title') or item.get('id')}: {problem}; indexed by title and metadata only")
 
     def mapping_context(self, item: Mapping[str, Any]) -> MappingContext:
         """The space of the item itself (a Datasource may span several spaces)."""

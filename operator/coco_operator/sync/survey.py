@@ -12,10 +12,10 @@ from collections.abc import AsyncIterable
 from datetime import timedelta
 
 from coco_operator.aio import together
-from coco_operator.api.enrichment import meili_embedders
 from coco_operator.confluence.items import metadata_fingerprint
 from coco_operator.confluence.source import METADATA_EXPAND, changed_item
 from coco_operator.sync import plan as planning
+from coco_operator.sync.attachments import start_extraction_workers
 from coco_operator.sync.comments import start_listing
 from coco_operator.sync.request import content_types, counted_types, window_types
 from coco_operator.sync.state import FullListing, Item, Planned, Run, Survey
@@ -28,6 +28,7 @@ async def plan_run(run: Run) -> None:
     if request.watermark is None:
         run.full = FullListing(run.source, content_types(request.spec))
         start_listing(run)
+        start_extraction_workers(run)
     run.report("Connecting", 0)
     survey = await _survey(run)
     run.report("Listing", 0)
@@ -79,10 +80,10 @@ async def _count_and_size_workers(run: Run) -> int | None:
 
 
 async def _prepare_index(run: Run) -> dict[str, tuple[int | None, str | None]]:
-    """Create the index or bring its settings up to date; then what it holds of this Datasource (id -> version and
-    metadata fingerprint)."""
-    embedders = meili_embedders(run.request.spec.embedders, dict(run.request.embedder_keys)) or None
-    await run.sink.prepare(embedders=embedders)
+    """Create the index or bring its settings up to date (the operator's own settings and the administrator's
+    embedder profiles); then what it holds of this Datasource (id -> version and metadata fingerprint)."""
+    embedders = run.request.embedders
+    await run.sink.prepare(embedders=dict(embedders) if embedders else None, manage=run.settings.manage_index_settings)
     return await run.sink.indexed_of(run.datasource_id)
 
 

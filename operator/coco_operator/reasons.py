@@ -42,6 +42,7 @@ class Reason(StrEnum):
     CONNECTOR_NOT_READY = "ConnectorNotReady"
     AUTHENTICATION_FAILED = "AuthenticationFailed"
     SPACE_NOT_FOUND = "SpaceNotFound"
+    SPACE_PERMISSIONS_UNREADABLE = "SpacePermissionsUnreadable"
     CONFLUENCE_UNAVAILABLE = "ConfluenceUnavailable"
     ATTACHMENT_TOO_LARGE = "AttachmentTooLarge"
     EGRESS_DENIED = "EgressDenied"

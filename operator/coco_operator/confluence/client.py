@@ -177,8 +177,12 @@ class ConfluenceClient:
             return path
         return f"{self.site.base}{path if path.startswith('/') else '/' + path}"
 
-    async def _follow(self, url: str, params: dict[str, Any] | None, kind: LinkKind, limit: int) -> Answer:
-        """One attempt: the request and its redirects, each hop checked, the final body read within `limit`."""
+    async def _follow(
+        self, url: str, params: dict[str, Any] | None, kind: LinkKind, limit: int, body: bytes | None = None
+    ) -> Answer:
+        """One attempt: the request and its redirects, each hop checked, the final body read within `limit`.
+
+        With a `body` the request is a JSON POST (Data Center's JSON-RPC reads); GET otherwise."""
         current = httpx.URL(url)
         if params:
             current = current.copy_merge_params(params)
@@ -186,7 +190,12 @@ class ConfluenceClient:
         for _ in range(MAX_REDIRECTS + 1):
             origin = self.egress.check_link(current, self.home, kind)
             headers = {"Authorization": self._authorization} if self.egress.sends_credentials(origin, self.home) else {}
-            response = await self._http.send(self._http.build_request("GET", current, headers=headers), stream=True)
+            if body is not None:
+                headers["Content-Type"] = "application/json"
+            request = self._http.build_request(
+                "GET" if body is None else "POST", current, headers=headers, content=body
+            )
+            response = await self._http.send(request, stream=True)
             try:
                 location = response.headers.get("location")
                 if response.status_code in REDIRECTS and location:
@@ -220,6 +229,7 @@ class ConfluenceClient:
         *,
         kind: LinkKind = "api",
         limit: int | None = None,
+        body: bytes | None = None,
     ) -> Answer:
         """One request with retries on 429/5xx/timeouts, within a total time budget.
 
@@ -235,7 +245,7 @@ class ConfluenceClient:
                 async with self._limit:
                     self.requests += 1
                     async with asyncio.timeout(self._deadline_s):
-                        answer = await self._follow(url, params, kind, limit or self._max_response_bytes)
+                        answer = await self._follow(url, params, kind, limit or self._max_response_bytes, body)
                 if self._on_response:
                     self._on_response("GET", answer.status_code)
                 if answer.status_code in fail_fast:
@@ -272,14 +282,28 @@ class ConfluenceClient:
     async def get_json(
         self, path: str, params: dict[str, Any] | None = None, *, fail_fast: frozenset[int] = frozenset()
     ) -> dict[str, Any]:
+        data = await self.json_value(path, params, fail_fast=fail_fast)
+        if not isinstance(data, dict):
+            raise ConfluenceUnavailableError(f"Confluence returned unexpected JSON for {display_url(self.url(path))}")
+        return data
+
+    async def json_value(
+        self,
+        path: str,
+        params: dict[str, Any] | None = None,
+        *,
+        body: bytes | None = None,
+        fail_fast: frozenset[int] = frozenset(),
+    ) -> Any:
+        """Any JSON answer: an object, or an array as some Data Center endpoints answer. A `body` makes it a POST."""
         url = self.url(path)
         malformed_retries = 1
         while True:
-            answer = await self._send(url, params, fail_fast)
+            answer = await self._send(url, params, fail_fast, body=body)
             raise_for_status(answer, self.site, self._secrets)
             what = f"Confluence's answer for {answer.url.path}"
             try:
-                data = parse_json(answer.content, what=what)  # orjson: a run decodes tens of MB, ~3x faster
+                return parse_json(answer.content, what=what)  # orjson: a run decodes tens of MB, ~3x faster
             except (orjson.JSONDecodeError, UnicodeDecodeError) as exc:
                 if malformed_retries > 0:
                     malformed_retries -= 1
@@ -287,9 +311,6 @@ class ConfluenceClient:
                 raise ConfluenceUnavailableError(
                     f"Confluence at {self.site.base} returned malformed JSON for {answer.url.path}: {exc}"
                 ) from exc
-            if not isinstance(data, dict):
-                raise ConfluenceUnavailableError(f"Confluence returned unexpected JSON for {answer.url.path}")
-            return data
 
     async def get_bytes(self, url: str, max_bytes: int | None = None) -> bytes:
         """A download (attachment): same origin or an administrator-listed link host, at most `max_bytes` decoded."""

@@ -60,6 +60,10 @@ class ConfluenceSource:
         self.spaces = list(dict.fromkeys(spaces))
         self.cql_filter = cql_filter
         self.concurrency = max(1, concurrency)
+        # The permissions step (`sync/permissions.py`) adds the read restrictions of items and their ancestors, and
+        # a narrower expand for batches that the ancestors' restrictions make fail (CONFCLOUD-77618).
+        self.content_expand = CONTENT_EXPAND
+        self.fallback_expand: str | None = None
 
     async def space_infos(self) -> dict[str, SpaceInfo]:
         out = {}
@@ -123,23 +127,30 @@ class ConfluenceSource:
         total = page.get("totalSize")
         return total if isinstance(total, int) and not isinstance(total, bool) and total >= 0 else None
 
-    async def _fetch_batch(self, ids: list[str]) -> list[dict[str, Any]]:
+    async def _fetch_batch(self, ids: list[str], expand: str | None = None) -> list[dict[str, Any]]:
         """Bodies of one batch; a 504 (large bodies timing out) splits the batch until single items."""
         cql = f"id in ({', '.join(cql_quote(i) for i in ids)})"
+        expand = expand or self.content_expand
         try:
             return [
                 item
                 async for item in self.client.paginate(
                     "/content/search",
-                    {"cql": cql, "expand": CONTENT_EXPAND, "limit": len(ids)},
+                    {"cql": cql, "expand": expand, "limit": len(ids)},
                     fail_fast=GATEWAY_TIMEOUT,
                 )
             ]
+        except SpaceNotFoundError:
+            # CONFCLOUD-77618: one unreadable ancestor fails the batch when ancestors' restrictions are expanded;
+            # the items come without them and the permissions step looks the ancestors up.
+            if self.fallback_expand is None or expand == self.fallback_expand:
+                raise
+            return await self._fetch_batch(ids, self.fallback_expand)
         except ConfluenceUnavailableError as exc:
             if exc.status_code != 504 or len(ids) == 1:
                 raise
             half = len(ids) // 2
-            return await self._fetch_batch(ids[:half]) + await self._fetch_batch(ids[half:])
+            return await self._fetch_batch(ids[:half], expand) + await self._fetch_batch(ids[half:], expand)
 
     async def fetch_batches(self, ids: Iterable[str] | AsyncIterable[str]) -> AsyncIterator[list[dict[str, Any]]]:
         """Full items for `ids`, a batch at a time; each id at most once.

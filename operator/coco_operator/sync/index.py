@@ -19,5 +19,7 @@ async def index_content(run: Run) -> None:
 async def index_item(run: Run, item: Item, text: str, users: dict[str, str]) -> None:
     """One page or blog post: its document, through enrichment, into the index. Per-item steps go here."""
     doc = content_document(item, run.mapping_context(item), users=users, text=text)
+    if not run.access.stamp(doc, str(item["id"])):
+        return  # not to be indexed under spec.permissions (counted as skipped, with why)
     await run.writer.add(doc)
     run.tally.indexed(doc["type"])

@@ -21,6 +21,6 @@ async def prune_index(run: Run) -> None:
         indexed=planned.survey.indexed.keys(),
         seen=seen,
         changed=planned.survey.changed,
-        dropped=run.writer.dropped_ids,
+        dropped=run.writer.dropped_ids | run.access.withheld,  # left out by enrichment or spec.permissions
     )
     run.tally.deleted = await run.sink.delete(ids) if ids else 0

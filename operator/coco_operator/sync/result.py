@@ -51,6 +51,7 @@ async def summarise(run: Run) -> SyncResult:
             blogposts=tally.blogposts,
             attachments=tally.attachments,
             skipped=tally.skipped,
+            restricted=len(run.access.restricted),
             deleted=tally.deleted,
             dropped=writer.counts.dropped,
             enriched=writer.counts.enriched,

@@ -6,6 +6,7 @@ The run is a fixed list of phases over one run state (`state.Run`), then one sum
                  fetch (`plan.py` decides, `survey.py` asks)
     index        pages and blog posts the plan lined up -> text -> documents -> enrichment -> index
     attachments  the attachments in scope, downloaded unless unchanged, their text extracted
+    permissions  documents the run did not rewrite get the readers Confluence shows now (`permissions.py`)
     prune        once everything is written, delete what is gone
     result       count the index and sum up (`result.py`)
 
@@ -29,6 +30,7 @@ from coco_operator.settings import Settings
 from coco_operator.sync.attachments import index_attachments
 from coco_operator.sync.endpoint import endpoint_problem
 from coco_operator.sync.index import index_content
+from coco_operator.sync.permissions import reconcile
 from coco_operator.sync.prune import prune_index
 from coco_operator.sync.request import Progress, SyncRequest
 from coco_operator.sync.result import SyncResult, summarise, with_partial
@@ -38,10 +40,17 @@ from coco_operator.sync.survey import plan_run
 log = logging.getLogger(__name__)
 
 Phase = Callable[[Run], Awaitable[None]]
+
+
+async def reconcile_permissions(run: Run) -> None:
+    await reconcile(run.access, run.sink.update_fields)
+
+
 PHASES: tuple[tuple[str, Phase], ...] = (
     ("plan", plan_run),
     ("index", index_content),
     ("attachments", index_attachments),
+    ("permissions", reconcile_permissions),
     ("prune", prune_index),
 )
 

@@ -17,6 +17,7 @@ from coco_operator.confluence.text_workers import TextWorkers
 from coco_operator.documents import MappingContext
 from coco_operator.enrich import EnrichContext, EnrichingWriter
 from coco_operator.settings import Settings
+from coco_operator.sync.permissions import RunAccess
 from coco_operator.sync.plan import Plan, large
 from coco_operator.sync.request import Progress, SyncRequest
 
@@ -28,8 +29,11 @@ class Sink(Protocol):
     """Where documents go (`search.sink.MeiliSink`)."""
 
     async def prepare(self, embedders: dict[str, Any] | None = None) -> None: ...
-    async def versions_of(self, datasource_id: str) -> dict[str, int | None]: ...
+    async def versions_of(
+        self, datasource_id: str, *, details: dict[str, dict[str, Any]] | None = None, fields: Iterable[str] = ()
+    ) -> dict[str, int | None]: ...
     async def add(self, document: dict[str, Any]) -> None: ...
+    async def update_fields(self, documents: list[dict[str, Any]]) -> None: ...
     async def flush(self) -> None: ...
     async def delete(self, ids: Iterable[str]) -> int: ...
     async def count(self, datasource_id: str) -> int: ...
@@ -123,6 +127,9 @@ class Run:
         self.sink = sink
         self.workers = workers
         self.report = report
+        self.tally = Tally()
+        # Who may read each document (spec.permissions); set again after enrichment, which cannot widen it.
+        self.access = RunAccess(request.spec.permissions.mode, client, source, self.tally.skip)
         self.writer = EnrichingWriter(
             request.spec.enrichment,
             EnrichContext(
@@ -131,10 +138,9 @@ class Run:
                 labels=request.labels,
                 tokens=request.enrichment_tokens,
             ),
-            sink.add,
+            self.access.guard(sink.add),
             batch_size=ENRICH_BATCH,
         )
-        self.tally = Tally()
         self.full: FullListing | None = None
         self.text_workers_on = False
         self._planned: Planned | None = None

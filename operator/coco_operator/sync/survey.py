@@ -10,11 +10,13 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterable
 from datetime import timedelta
+from typing import Any
 
 from coco_operator.aio import together
 from coco_operator.api.enrichment import meili_embedders
 from coco_operator.confluence.source import changed_item
 from coco_operator.sync import plan as planning
+from coco_operator.sync.permissions import INDEXED_FIELDS, Indexed
 from coco_operator.sync.request import content_types
 from coco_operator.sync.state import FullListing, Item, Planned, Run, Survey
 
@@ -38,13 +40,21 @@ async def plan_run(run: Run) -> None:
     )
     if plan.prune_reason is not None:
         log.info("sync of %s lists every id to find deletions: %s", run.datasource_id, plan.prune_reason)
+    run.access.account_swept(run.datasource_id)
     current, bodies = await _bodies(run, plan, survey)
-    run.planned = Planned(survey=survey, plan=plan, current=current, bodies=bodies)
+    run.planned = Planned(survey=survey, plan=plan, current=current, bodies=run.access.with_readers(bodies))
 
 
 async def _survey(run: Run) -> Survey:
     """Independent first requests go out together: at 50 ms a request, round trips are most of a small run."""
-    spaces, total, indexed = await together(run.source.space_infos(), _count_and_size_workers(run), _prepare_index(run))
+    config, incremental = run.request.spec.connector.config, run.request.watermark is not None
+    # Space permissions, and on an incremental run the restrictions sweep (sync/permissions.py).
+    access = run.access.survey(
+        config.all_spaces(), run.source.scope(content_types(run.request.spec)) if incremental else None
+    )
+    (spaces, total, indexed), _ = await together(
+        together(run.source.space_infos(), _count_and_size_workers(run), _prepare_index(run)), access
+    )
     watermark = run.request.watermark
     if watermark is None:
         return Survey(spaces=spaces, total=total, indexed=indexed)
@@ -72,7 +82,12 @@ async def _prepare_index(run: Run) -> dict[str, int | None]:
     """Create the index or bring its settings up to date; then what it holds of this Datasource (id -> version)."""
     embedders = meili_embedders(run.request.spec.embedders, dict(run.request.embedder_keys)) or None
     await run.sink.prepare(embedders=embedders)
-    return await run.sink.versions_of(run.datasource_id)
+    if not run.access.active:
+        return await run.sink.versions_of(run.datasource_id)
+    details: dict[str, dict[str, Any]] = {}
+    versions = await run.sink.versions_of(run.datasource_id, details=details, fields=INDEXED_FIELDS)
+    run.access.indexed = {doc_id: Indexed.of(doc) for doc_id, doc in details.items()}
+    return versions
 
 
 async def _bodies(
@@ -81,11 +96,18 @@ async def _bodies(
     """(every current id once listed, or None; the batches of items to index)."""
     if run.full is not None:
         return run.full.listed, run.full.bodies
+    swept = run.access.listing()  # the restrictions sweep is a complete listing too
     current: dict[str, str] | None = None
-    if plan.lists_every_id:
+    if swept is not None and (
+        plan.lists_every_id or run.access.newly_indexable(run.datasource_id, survey.indexed, survey.changed)
+    ):
+        current = swept
+    elif plan.lists_every_id:
         current = {}
         async for _ in run.source.list_current(content_types(run.request.spec), into=current):
             pass
-    ids = planning.wanted(run.datasource_id, changed=survey.changed, indexed=survey.indexed, current=current)
+    listed = current if current is not None else swept
+    ids = planning.wanted(run.datasource_id, changed=survey.changed, indexed=survey.indexed, current=listed)
+    ids = run.access.fetchable(ids)
     run.use_text_workers_if_large(len(ids))
     return current, run.source.fetch_batches(ids)

@@ -29,8 +29,10 @@ from bench.space import datasource_body
 DATASOURCE_ID = "bench/wiki"
 
 
-def datasource_yaml(endpoint: str, *, blogposts: bool, attachments: bool) -> str:
-    body = datasource_body("bench", "wiki", endpoint, blogposts=blogposts, attachments=attachments)
+def datasource_yaml(endpoint: str, *, blogposts: bool, attachments: bool, permissions: str | None = None) -> str:
+    body = datasource_body(
+        "bench", "wiki", endpoint, blogposts=blogposts, attachments=attachments, permissions=permissions
+    )
     body["spec"]["name"] = "Benchmark wiki"
     return yaml.safe_dump(body, sort_keys=False)
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from coco_operator.confluence.client import ConfluenceClient
-from coco_operator.confluence.restrictions import NO_RESTRICTION, ancestors_read, grant_of, own_read
+from coco_operator.confluence.restrictions import NO_RESTRICTION, ancestor_ids, grant_of, own_read
 from coco_operator.confluence.source import CONTENT_EXPAND, ConfluenceSource
 from coco_operator.confluence.space_access import SpaceReaders
 from coco_operator.permissions.readers import Grant
@@ -43,8 +43,16 @@ def test_what_the_answer_does_not_say_is_unknown_never_open() -> None:
 
 
 def test_ancestors_carry_their_own_restrictions_or_none() -> None:
-    item = {"ancestors": [{"id": "1", **_restricted([], [{"name": "eng", "id": "g-eng"}])}, {"id": "2"}]}
-    assert ancestors_read(item, cloud=True) == {"1": Grant(groups=frozenset({"g-eng"})), "2": None}
+    item = {"ancestors": [{"id": 1, **_restricted([], [{"name": "eng", "id": "g-eng"}])}, {"id": "2"}, {"x": 1}]}
+    assert ancestor_ids(item) == ("1", "2")
+    first, second = item["ancestors"][:2]
+    assert own_read(first, cloud=True) == Grant(groups=frozenset({"g-eng"})) and own_read(second, cloud=True) is None
+
+
+def test_restriction_levels_that_do_not_fit_are_narrowed_to_no_one_and_say_so() -> None:
+    levels = [Grant(groups=frozenset({g})) for g in ("a", "b", "c", "d")]  # four disjoint levels, three kept
+    verdict = decide("sync", SPACE, levels)
+    assert verdict.field is None and "do not fit" in (verdict.reason or "")
 
 
 SPACE = Grant(groups=frozenset({"staff"}))

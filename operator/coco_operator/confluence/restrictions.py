@@ -84,15 +84,6 @@ def ancestor_ids(item: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(str(a["id"]) for a in item.get("ancestors") or [] if isinstance(a, dict) and a.get("id") is not None)
 
 
-def ancestors_read(item: Mapping[str, Any], *, cloud: bool) -> dict[str, Own]:
-    """The read restriction of each ancestor the answer carries (None for one it carries without restrictions)."""
-    return {
-        str(a["id"]): own_read(a, cloud=cloud)
-        for a in item.get("ancestors") or []
-        if isinstance(a, dict) and a.get("id") is not None
-    }
-
-
 def swept(item: Mapping[str, Any], *, cloud: bool) -> Swept:
     space = item.get("space")
     return Swept(

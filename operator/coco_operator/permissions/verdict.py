@@ -13,6 +13,7 @@ alone, whether a document's readers changed.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from typing import Any, Literal
 
 import orjson
 
-from coco_operator.permissions.readers import FIELD, PUBLIC, Grant, readers
+from coco_operator.permissions.readers import FIELD, MAX_CLAUSES, PUBLIC, Grant, readers
 
 Mode = Literal["sync", "skipRestricted", "none"]
 FINGERPRINT = "fingerprint"  # inside the `permissions` object; not filterable, read back cheaply
@@ -54,10 +55,18 @@ PUBLIC_VERDICT = Verdict(PUBLIC_FIELD, restricted=False)
 
 def decide(mode: Mode, space: Grant, levels: Sequence[Grant], *, unreadable: str | None = None) -> Verdict:
     """The verdict for an item: `space` is its space's view permission, `levels` the read restrictions on it and
-    on each ancestor (empty Grants for levels without one); `unreadable` names a level that could not be read."""
+    on each ancestor (empty Grants for levels without one); `unreadable` names a level that could not be read.
+
+    Most items of a space share a verdict (no restriction, or the same few): decided once, then remembered.
+    """
+    return _decide(mode, space, tuple(g for g in levels if not g.empty), unreadable)
+
+
+@functools.lru_cache(maxsize=4096)
+def _decide(mode: Mode, space: Grant, levels: tuple[Grant, ...], unreadable: str | None) -> Verdict:
     if mode == "none":
         return PUBLIC_VERDICT
-    restricted = any(not g.empty for g in levels)
+    restricted = bool(levels)
     if unreadable is not None:
         return Verdict(
             None, restricted=True, reason=f"not indexed: the read restrictions of {unreadable} cannot be read"
@@ -72,6 +81,13 @@ def decide(mode: Mode, space: Grant, levels: Sequence[Grant], *, unreadable: str
     rule = readers(space, levels if mode == "sync" else ())
     if rule.too_large is not None:
         return Verdict(None, restricted=restricted, reason=f"not indexed: {rule.too_large}")
+    if rule.nobody and rule.narrowed:
+        return Verdict(
+            None,
+            restricted=restricted,
+            reason=f"not indexed: read restrictions on {len(levels)} levels (it and its ancestors) do not fit the "
+            f"{MAX_CLAUSES - 1} the index keeps, and narrowing them leaves no one",
+        )
     if rule.nobody:
         return Verdict(None, restricted=restricted, reason="not indexed: no one satisfies its read permissions")
     return Verdict(stored(rule.document_field()), restricted=restricted)

@@ -127,8 +127,10 @@ class RunAccess:
         if isinstance(space, dict) and space.get("key"):
             self._space_of[cid] = str(space["key"])
         self._set_own(cid, fetch.own_read(item, cloud=cloud))
-        for aid, own in fetch.ancestors_read(item, cloud=cloud).items():
-            self._set_own(aid, own)
+        for ancestor in item.get("ancestors") or []:
+            # An ancestor's restriction is the same in every answer of a run: parsed once.
+            if isinstance(ancestor, dict) and ancestor.get("id") is not None and str(ancestor["id"]) not in self._own:
+                self._set_own(str(ancestor["id"]), fetch.own_read(ancestor, cloud=cloud))
         self._verdicts.pop(cid, None)
 
     async def with_readers(self, batches: AsyncIterable[list[Item]]) -> AsyncIterator[list[Item]]:

@@ -79,7 +79,6 @@ class RunAccess:
         self.withheld: set[str] = set()  # doc ids that must not be in the index
         self.restricted: set[str] = set()  # doc ids of items with a read restriction on them or an ancestor
         self.written: set[str] = set()
-        self.updated = 0
         self._fields: dict[str, dict[str, Any]] = {}  # doc id -> its permissions, until enrichment is done
         if mode != "none":
             source.content_expand = f"{CONTENT_EXPAND},{fetch.OWN_EXPAND},{fetch.ANCESTORS_EXPAND}"
@@ -108,6 +107,7 @@ class RunAccess:
         await self._resolve_ancestors(self.swept)
 
     def _learn_swept(self, cid: str, item: Swept) -> None:
+        self._verdicts.pop(cid, None)
         self._chain[cid] = item.ancestors
         if item.space_key:
             self._space_of[cid] = item.space_key
@@ -283,5 +283,4 @@ async def reconcile(access: RunAccess, update: Callable[[list[dict[str, Any]]], 
             changes.append({"id": did, FIELD: verdict.field})
     if changes:
         await update(changes)
-        access.updated = len(changes)
         log.info("permissions: readers of %d documents changed without a new version; updated in place", len(changes))

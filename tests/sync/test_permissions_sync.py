@@ -305,3 +305,24 @@ async def test_an_unreadable_ancestor_fails_no_batch_and_hides_what_is_below_it(
     assert result.counts.skipped == 1 and "cannot be read" in result.skipped_items[0], result.skipped_items
     failed = [r for r in state.requests if r.status == 404 and r.path.endswith("/content/search")]
     assert len(failed) == 1  # one failed batch, fetched again without the ancestors' restrictions
+
+
+async def test_a_restricted_folder_hides_the_pages_in_it_until_lifted(
+    cloud: ConfluenceEmulator, meili_server: MeiliServer, index: str, searcher: Searcher
+) -> None:
+    """Cloud folders are ancestors too: their restrictions count, though the scope lists pages only."""
+    state = cloud.state
+    bob = state.add_user("Bob", "bob@example.com")
+    state.add_member("eng", connector(cloud))
+    state.add_space("FO", "Folders")
+    folder = state.add_folder("FO", "Design docs")
+    state.add_page("FO", "API design", "<p/>", parent_id=folder)
+    state.add_page("FO", "Cafeteria", "<p/>")
+    state.set_restrictions(folder, read_groups=["eng"])
+    spec = spec_for(cloud, "FO")
+    mine = who(cloud, bob), [group(cloud, "confluence-users")]
+    first = await run(cloud, meili_server, index, spec)
+    assert searcher.titles(*mine) == {"Cafeteria"} and first.counts.restricted == 1
+    state.clear_restrictions(folder)
+    await run(cloud, meili_server, index, spec, previous=first)
+    assert searcher.titles(*mine) == {"Cafeteria", "API design"}

@@ -117,3 +117,11 @@ async def test_data_center_groups_of_a_user_by_either_identity(dc: ConfluenceEmu
         by_name = await groups_of(client, user.username)
         by_key = await groups_of(client, user.user_key)
     assert by_name == by_key == ({user.username, user.user_key}, {"confluence-users", "devs", "ops"})
+
+
+async def test_a_missing_space_is_space_not_found_not_a_permissions_problem(
+    confluence: ConfluenceEmulator, meili_server: MeiliServer, index: str
+) -> None:
+    result = await sync(confluence, meili_server, index, make_spec(confluence, "NOPE"))
+    assert result.error is not None and result.error.reason == Reason.SPACE_NOT_FOUND
+    assert "space 'NOPE' does not exist" in result.error.message

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from coco_operator.aio import together
@@ -47,23 +47,26 @@ async def plan_run(run: Run) -> None:
 
 async def _survey(run: Run) -> Survey:
     """Independent first requests go out together: at 50 ms a request, round trips are most of a small run."""
-    config, incremental = run.request.spec.connector.config, run.request.watermark is not None
-    # Space permissions, and on an incremental run the restrictions sweep (sync/permissions.py).
-    access = run.access.survey(
-        config.all_spaces(), run.source.scope(content_types(run.request.spec)) if incremental else None
-    )
-    (spaces, total, indexed), _ = await together(
-        together(run.source.space_infos(), _count_and_size_workers(run), _prepare_index(run)), access
-    )
+    spaces, total, indexed = await together(run.source.space_infos(), _count_and_size_workers(run), _prepare_index(run))
+    # Once the spaces are known to exist (a missing one is SpaceNotFound, not a permissions problem): their
+    # permissions, and on an incremental run the restrictions sweep (sync/permissions.py), alongside the window.
     watermark = run.request.watermark
+    types = content_types(run.request.spec)
+    access = run.access.survey(
+        run.request.spec.connector.config.all_spaces(), run.source.scope(types) if watermark else None
+    )
     if watermark is None:
+        await access
         return Survey(spaces=spaces, total=total, indexed=indexed)
     since = watermark - timedelta(seconds=run.settings.incremental_overlap_seconds)
-    changed = await run.source.changed_since(content_types(run.request.spec), since)
-    window: list[Item] | None = None
-    if run.request.spec.connector.config.enable_attachments:
-        window = [att async for att in run.source.attachments(since)]
+    changed, window, _ = await together(run.source.changed_since(types, since), _window_attachments(run, since), access)
     return Survey(spaces=spaces, total=total, indexed=indexed, changed=changed, window_attachments=window)
+
+
+async def _window_attachments(run: Run, since: datetime) -> list[Item] | None:
+    if not run.request.spec.connector.config.enable_attachments:
+        return None
+    return [att async for att in run.source.attachments(since)]
 
 
 async def _count_and_size_workers(run: Run) -> int | None:

@@ -2,7 +2,7 @@
 PYTHON ?= .venv/bin/python
 BENCH_ARGS ?=
 
-.PHONY: test image demo bench bench-smoke
+.PHONY: test image demo bench bench-smoke bench-permissions
 
 test:  ## lint, types, CRD drift, unit, emulator and end-to-end tests
 	bash hack/test.sh
@@ -22,3 +22,8 @@ bench-smoke:  ## the same in under a minute (100 pages, 5 ms latency, 20 Datasou
 	bash hack/setup.sh
 	$(PYTHON) -m pip install --quiet -e '.[test,bench]'
 	$(PYTHON) -m bench.run --smoke $(BENCH_ARGS)
+
+bench-permissions:  ## permissions.mode sync vs none (1,000 and 10,000 pages, 10% restricted); writes docs/bench-permissions.md
+	bash hack/setup.sh
+	$(PYTHON) -m pip install --quiet -e '.[test,bench]'
+	$(PYTHON) -m bench.permissions $(BENCH_ARGS)

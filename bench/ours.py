@@ -29,8 +29,18 @@ from bench.space import datasource_body
 DATASOURCE_ID = "bench/wiki"
 
 
-def datasource_yaml(endpoint: str, *, blogposts: bool, attachments: bool, comments: bool = False) -> str:
-    body = datasource_body("bench", "wiki", endpoint, blogposts=blogposts, attachments=attachments, comments=comments)
+def datasource_yaml(
+    endpoint: str, *, blogposts: bool, attachments: bool, comments: bool = False, permissions: str | None = None
+) -> str:
+    body = datasource_body(
+        "bench",
+        "wiki",
+        endpoint,
+        blogposts=blogposts,
+        attachments=attachments,
+        comments=comments,
+        permissions=permissions,
+    )
     body["spec"]["name"] = "Benchmark wiki"
     return yaml.safe_dump(body, sort_keys=False)
 

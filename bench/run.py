@@ -68,14 +68,14 @@ def _env() -> dict[str, str]:
 class SizeRun:
     """The services for one space size, and how to measure one child process against them."""
 
-    def __init__(self, size: int, latency_ms: float, workdir: Path, log: Any) -> None:
+    def __init__(self, size: int, latency_ms: float, workdir: Path, log: Any, serve_args: tuple[str, ...] = ()) -> None:
         self.size = size
         self.workdir = workdir
         self.log = log
         self.env = _env()
         self.confluence = Service(
             "confluence",
-            [PYTHON, "-m", "bench.serve_space", "--pages", str(size), "--latency-ms", str(latency_ms)],
+            [PYTHON, "-m", "bench.serve_space", "--pages", str(size), "--latency-ms", str(latency_ms), *serve_args],
             workdir / "confluence.log",
             env=self.env,
         )

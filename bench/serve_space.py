@@ -11,7 +11,11 @@ requests) answers:
 - ``POST /change?fraction=0.01``: edit that share of the pages now (new version, new body);
 - ``POST /change-comments?fraction=0.01``: edit that share of the comments now;
 - ``POST /relabel?fraction=0.01``: add a label to that share of the pages, without a new version;
+- ``POST /restrict?fraction=0.01``: change the read restrictions of that share of the pages (no new versions);
 - ``POST /latency?ms=50``: change the per-request latency.
+
+``--restricted-share 0.1`` gives that share of the pages read restrictions the benchmark account satisfies
+(``bench.space.restrict_pages``), for the permissions benchmark (``bench.permissions``).
 
 LangChain's default ``include_restricted_content=False`` asks ``GET /rest/api/content/{id}/restriction/byOperation``
 for every page; the emulator answers it (no restrictions on the generated pages), so that loader runs with its
@@ -33,7 +37,15 @@ from collections.abc import Sequence
 from aiohttp import web
 from tests.emulators.confluence import ConfluenceEmulator, ConfluenceState, RequestRecord
 
-from bench.space import SeededSpace, change_comments, change_pages, relabel_pages, seed_space
+from bench.space import (
+    SeededSpace,
+    change_comments,
+    change_pages,
+    change_restrictions,
+    relabel_pages,
+    restrict_pages,
+    seed_space,
+)
 
 
 def request_kind(record: RequestRecord) -> str:
@@ -43,13 +55,19 @@ def request_kind(record: RequestRecord) -> str:
         return "attachment media"
     if path.endswith("/download"):
         return "attachment download"
-    if path.endswith("/restriction/byOperation"):
+    if "/restriction/byOperation" in path:
         return "restrictions"
+    if "/api/v2/spaces/" in path and path.endswith("/permissions"):
+        return "space permissions (v2)"
+    if path.startswith("/rest/api/space") and "permissions" in record.query.get("expand", ""):
+        return "space permissions (v1 anonymous)"
     if path == "/rest/api/content/search":
         expand = record.query.get("expand", "")
         cql = record.query.get("cql", "")
         if "body" in expand:
             return "search (bodies)"
+        if "restrictions" in expand:
+            return "search (restrictions lookup)" if cql.startswith("id in") else "search (restrictions sweep)"
         if "type in (attachment)" in cql or "type = attachment" in cql:
             return "search (changed attachments)" if "lastmodified" in cql else "search (attachments)"
         if "type = comment" in cql and "lastmodified" not in cql and "type in" not in cql:
@@ -101,6 +119,12 @@ def build_admin(emulator: ConfluenceEmulator, space: SeededSpace) -> web.Applica
             changed = relabel_pages(state, space, fraction)
         return web.json_response({"changed": len(changed), "ids": changed})
 
+    async def restrict(request: web.Request) -> web.Response:
+        fraction = float(request.query.get("fraction", "0.01"))
+        with state.lock:
+            changed = change_restrictions(state, space, fraction)
+        return web.json_response({"changed": changed})
+
     async def latency(request: web.Request) -> web.Response:
         with state.lock:
             state.latency_s = float(request.query.get("ms", "0")) / 1000
@@ -118,16 +142,21 @@ def build_admin(emulator: ConfluenceEmulator, space: SeededSpace) -> web.Applica
             web.post("/change-comments", change_comments_now),
             web.post("/relabel", relabel),
             web.post("/latency", latency),
+            web.post("/restrict", restrict),
             web.get("/summary", summary),
         ]
     )
     return app
 
 
-async def serve(pages: int, latency_ms: float, seed: int, host: str, port: int, admin_port: int) -> None:
+async def serve(
+    pages: int, latency_ms: float, seed: int, host: str, port: int, admin_port: int, restricted_share: float = 0
+) -> None:
     t0 = time.monotonic()
     state = ConfluenceState()
     space = seed_space(state, pages, seed=seed)
+    if restricted_share > 0:
+        restrict_pages(state, space, restricted_share)
     seeded_s = time.monotonic() - t0
     state.latency_s = latency_ms / 1000
     emulator = ConfluenceEmulator(state, edition="cloud", host=host, port=port)
@@ -155,8 +184,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--admin-port", type=int, default=0)
+    parser.add_argument("--restricted-share", type=float, default=0, help="share of pages with read restrictions")
     args = parser.parse_args(argv)
-    asyncio.run(serve(args.pages, args.latency_ms, args.seed, args.host, args.port, args.admin_port))
+    asyncio.run(
+        serve(args.pages, args.latency_ms, args.seed, args.host, args.port, args.admin_port, args.restricted_share)
+    )
     return 0
 
 

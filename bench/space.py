@@ -314,11 +314,56 @@ def change_pages(state: ConfluenceState, space: SeededSpace, fraction: float, *,
     return chosen
 
 
+TEAMS = ("team-payments", "team-search", "team-platform")
+
+
+def restrict_pages(state: ConfluenceState, space: SeededSpace, share: float, *, seed: int = 11) -> list[str]:
+    """Give `share` of the pages a read restriction of their own, as teams do: to a team's group (half), to a
+    group and a few people (a third), or to named people only; the benchmark account is in every team and among
+    the named people, so it reads (and indexes) them all. Descendants inherit the restrictions. No new versions."""
+    rng = random.Random(seed)
+    bench = state.user_by_email(EMAIL)
+    assert bench is not None
+    for team in TEAMS:
+        state.add_member(team, bench)
+    people = [u for u in state.users.values() if u.email.startswith("engineer")]
+    chosen = rng.sample(space.pages, round(len(space.pages) * share))
+    for pid in chosen:
+        roll = rng.random()
+        if roll < 0.5:
+            state.set_restrictions(pid, read_groups=[rng.choice(TEAMS)])
+        elif roll < 0.85:
+            state.set_restrictions(pid, read_groups=[rng.choice(TEAMS)], read_users=rng.sample(people, 2))
+        else:
+            state.set_restrictions(pid, read_users=[bench, *rng.sample(people, 2)])
+    return chosen
+
+
+def change_restrictions(state: ConfluenceState, space: SeededSpace, fraction: float, *, seed: int = 5) -> int:
+    """Restrictions change on `fraction` of the pages without new versions: half of them lose theirs (or gain one,
+    if they had none), as someone opening or locking pages in the UI does. Returns how many changed."""
+    rng = random.Random(seed)
+    chosen = rng.sample(space.pages, max(1, round(len(space.pages) * fraction)))
+    for pid in chosen:
+        if state.get(pid).restrictions["read"]:
+            state.clear_restrictions(pid)
+        else:
+            state.set_restrictions(pid, read_groups=[rng.choice(TEAMS)])
+    return len(chosen)
+
+
 def datasource_body(
-    ns: str, name: str, endpoint: str, *, blogposts: bool = False, attachments: bool = False, comments: bool = False
+    ns: str,
+    name: str,
+    endpoint: str,
+    *,
+    blogposts: bool = False,
+    attachments: bool = False,
+    comments: bool = False,
+    permissions: str | None = None,
 ) -> dict[str, Any]:
     """The Datasource every benchmark syncs: the generated space, read by the benchmark account."""
-    return {
+    body = {
         "apiVersion": "coco.rs/v1alpha1",
         "kind": "Datasource",
         "metadata": {"name": name, "namespace": ns},
@@ -341,3 +386,6 @@ def datasource_body(
             "sync": {"enabled": True, "interval": "1h"},
         },
     }
+    if permissions is not None:
+        body["spec"]["permissions"] = {"mode": permissions}  # type: ignore[index]
+    return body

@@ -1,4 +1,5 @@
-"""`coco-operator` command line: run the operator, print CRDs, run one sync outside the cluster, convert Coco JSON.
+"""`coco-operator` command line: run the operator, print CRDs, run one sync outside the cluster, mint a search
+token, convert Coco JSON.
 
 Only the parser lives here, so `--help` starts fast: each subcommand imports what it needs when it runs
 (`coco_operator.commands.*`, `coco_operator.convert.*`).
@@ -102,6 +103,40 @@ def _add_sync_now(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     now.set_defaults(func=_lazy("coco_operator.commands.operator", "cmd_sync_now"))
 
 
+def _add_search_token(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    cmd = sub.add_parser(
+        "search-token",
+        help="print a Meilisearch tenant token that finds only what one person may read in Confluence",
+        description="Mint a tenant token for one person: searches with it find only documents whose Confluence "
+        "permissions that person satisfies (spec.permissions.mode sync). Signed with a search-only key "
+        "(COCO_MEILI_SEARCH_KEY and COCO_MEILI_SEARCH_KEY_UID, or the key 'coco-operator search', created with the "
+        "operator's key COCO_MEILI_API_KEY if missing). Prints the token (with --json: token, filter, expiry).",
+    )
+    cmd.add_argument(
+        "--user",
+        action="append",
+        required=True,
+        help="the person's Confluence identity: Cloud accountId; Data Center username or userKey (repeatable: "
+        "give both on Data Center, or use --resolve-groups)",
+    )
+    cmd.add_argument(
+        "--group", action="append", default=[], help="a group the person is in: Cloud group id, Data Center name"
+    )
+    cmd.add_argument("--index", action="append", required=True, help="index the token may search (repeatable)")
+    cmd.add_argument("--expires", default="1h", help="lifetime as a Go duration (default 1h)")
+    cmd.add_argument(
+        "--resolve-groups",
+        action="store_true",
+        help="ask Confluence for the groups of the first --user (needs --endpoint and a token)",
+    )
+    cmd.add_argument("--endpoint", help="Confluence base URL, for --resolve-groups")
+    cmd.add_argument("--username", help="Cloud: the email that owns the API token (for --resolve-groups)")
+    cmd.add_argument("--token-file", help="file with the Confluence token (else env CONFLUENCE_TOKEN)")
+    cmd.add_argument("--meili-url", help="Meilisearch URL (else env COCO_MEILI_URL / MEILI_URL)")
+    cmd.add_argument("--json", action="store_true", help="print token, filter and expiry as JSON")
+    cmd.set_defaults(func=_lazy("coco_operator.commands.search_token", "cmd_search_token"))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="coco-operator",
@@ -109,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"coco-operator {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_run, _add_crds, _add_sync, _add_sync_now, convert_cli.add_parser):
+    for add in (_add_run, _add_crds, _add_sync, _add_sync_now, _add_search_token, convert_cli.add_parser):
         add(sub)
     return parser
 

@@ -43,6 +43,7 @@ class Reason(StrEnum):
     AUTHENTICATION_FAILED = "AuthenticationFailed"
     SPACE_NOT_FOUND = "SpaceNotFound"
     SPACE_ARCHIVED = "SpaceArchived"
+    SPACE_PERMISSIONS_UNREADABLE = "SpacePermissionsUnreadable"
     CONFLUENCE_UNAVAILABLE = "ConfluenceUnavailable"
     ENDPOINT_REMOVED = "EndpointRemoved"
     LISTING_INCOMPLETE = "ListingIncomplete"

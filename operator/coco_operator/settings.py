@@ -29,6 +29,15 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("COCO_MEILI_API_KEY", "MEILI_MASTER_KEY"),
     )
     meili_index: str = Field(default="coco_documents", description="Default index for documents.")
+    # Query side (README "Permissions"): tenant tokens are signed with a search-only key, never the master key.
+    meili_search_key: str | None = Field(
+        default=None,
+        description="A Meilisearch API key whose only action is search: signs tenant tokens (coco-operator "
+        "search-token). Unset: the command uses (or creates once) the key named 'coco-operator search'.",
+    )
+    meili_search_key_uid: str | None = Field(
+        default=None, description="The uid of meili_search_key (looked up with the operator's key when unset)."
+    )
     meili_batch_size: int = Field(default=500, ge=1, description="Documents per Meilisearch write.")
     meili_batch_bytes: int = Field(
         default=20_000_000, ge=1_000, description="Max JSON bytes per write (Meilisearch refuses > 100 MB)."

@@ -185,8 +185,9 @@ def test_state_file_makes_the_next_run_incremental(
         assert unchanged["incremental"] and unchanged["pruneReason"] is None
         counts = unchanged["counts"]
         assert counts["pages"] == counts["blogposts"] == counts["deleted"] == 0
-        # The space, the scope's count and the changed window: what the operator's own re-sync costs.
-        assert unchanged["requests"] == 3 and unchanged["documents"] == full["documents"]
+        # The space, the scope's count and the changed window: what the operator's own re-sync costs; then the
+        # space's permissions (2) and the restrictions sweep (1) of permissions.mode sync.
+        assert unchanged["requests"] == 3 + 3 and unchanged["documents"] == full["documents"]
 
         page = next(c for c in confluence.state.contents.values() if c.space_key == "DOCS" and c.type == "page")
         confluence.state.update_page(page.id, body="<p>now about narwhals</p>")

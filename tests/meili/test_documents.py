@@ -218,3 +218,20 @@ def test_official_client_reports_a_missing_index(meili_client: meilisearch.Clien
     with pytest.raises(MeilisearchApiError) as info:
         meili_client.get_index(index_uid)
     assert (info.value.code, info.value.status_code) == ("index_not_found", 404)
+
+
+def test_put_replaces_the_top_level_fields_it_names_and_keeps_the_rest(meili: MeiliTarget, index_uid: str) -> None:
+    """A partial update (how a run changes only a document's `permissions`): nested objects are replaced whole."""
+    doc = {"id": "a", "title": "T", "metadata": {"v": 1}, "permissions": {"c0": ["*"], "fingerprint": "x"}}
+    assert add_documents(meili, index_uid, [doc])["status"] == "succeeded"
+    response = meili.request(
+        "PUT", f"/indexes/{index_uid}/documents", params={"primaryKey": "id"},
+        json=[{"id": "a", "permissions": {"c0": ["group:hr"]}}],
+    )  # fmt: skip
+    assert response.status_code == 202, response.text
+    task = meili.wait_task(response.json()["taskUid"])
+    assert task["status"] == "succeeded" and task["type"] == "documentAdditionOrUpdate"
+    (stored,) = all_docs(meili, index_uid)
+    assert stored == {"id": "a", "title": "T", "metadata": {"v": 1}, "permissions": {"c0": ["group:hr"]}}
+    page = fetch(meili, index_uid, fields=["id", "permissions.c0"]).json()["results"]
+    assert page == [{"id": "a", "permissions": {"c0": ["group:hr"]}}]  # a dotted field selects inside an object

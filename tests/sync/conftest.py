@@ -78,7 +78,8 @@ def cloud() -> Iterator[ConfluenceEmulator]:
         yield emu
 
 
-def make_spec(emu: ConfluenceEmulator, space: str, **config: Any) -> DatasourceSpec:
+def make_spec(emu: ConfluenceEmulator, space: str, *, permissions: str | None = None, **config: Any) -> DatasourceSpec:
+    """A Datasource spec for `space` on `emu`; `permissions` sets spec.permissions.mode (default: the product's)."""
     cloud = emu.endpoint.endswith("/wiki")
     cfg: dict[str, Any] = {
         "endpoint": emu.endpoint,
@@ -88,7 +89,10 @@ def make_spec(emu: ConfluenceEmulator, space: str, **config: Any) -> DatasourceS
     }
     if cloud:
         cfg["username"] = CLOUD_EMAIL
-    return DatasourceSpec.model_validate({"name": "Test wiki", "connector": {"id": "confluence", "config": cfg}})
+    body: dict[str, Any] = {"name": "Test wiki", "connector": {"id": "confluence", "config": cfg}}
+    if permissions is not None:
+        body["permissions"] = {"mode": permissions}
+    return DatasourceSpec.model_validate(body)
 
 
 def token_for(emu: ConfluenceEmulator) -> str:

@@ -83,7 +83,12 @@ def gateway_settings(emu: ConfluenceEmulator, meili: MeiliServer, **more: Any) -
 
 def spec(emu: ConfluenceEmulator, key: str = "AUTH", **auth: Any) -> DatasourceSpec:
     config = {"endpoint": emu.endpoint, "space": key, "enable_blogposts": True, "enable_attachments": True, **auth}
-    return DatasourceSpec.model_validate({"name": "Wiki", "connector": {"id": "confluence", "config": config}})
+    body: dict[str, Any] = {"name": "Wiki", "connector": {"id": "confluence", "config": config}}
+    if not emu.cloud:
+        # Data Center shows space permissions to space admins only, which these accounts are not
+        # (tests/sync/test_permissions_editions.py covers that refusal).
+        body["permissions"] = {"mode": "none"}
+    return DatasourceSpec.model_validate(body)
 
 
 MODES: dict[str, tuple[str, dict[str, Any], str | None, OAuthClient | None]] = {

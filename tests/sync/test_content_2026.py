@@ -57,7 +57,8 @@ async def test_comments_are_searchable_follow_edits_and_go_with_their_page(
     reply = state.add_comment(page, "<p>Checklist updated for walruses</p>", reply_to=footer)
     inline = state.add_comment(page, "<p>Is this step still needed?</p>", location="inline", selection="how we")
     on_post = state.add_comment(post, "<p>Great release, dolphins rejoice</p>")
-    spec = make_spec(confluence, "COM", enable_comments=True, enable_blogposts=True)
+    # Requests are counted without the permissions step (tests/sync/test_permissions_sync.py covers comments there).
+    spec = make_spec(confluence, "COM", permissions="none", enable_comments=True, enable_blogposts=True)
 
     full = await sync(confluence, meili_server, index, spec)
     assert full.succeeded, full.error
@@ -158,7 +159,8 @@ async def test_a_label_added_without_a_new_version_reaches_tags(
     state = confluence.state
     state.add_space("LAB", "Labels")
     pages = [state.add_page("LAB", f"Page {i}", f"<p>{i}</p>") for i in range(30)]
-    spec = make_spec(confluence, "LAB")
+    # Without the permissions step: its restrictions sweep is a listing with metadata on every incremental run.
+    spec = make_spec(confluence, "LAB", permissions="none")
     first = await sync(confluence, meili_server, index, spec)
     state.set_labels(pages[3], ["runbook", "oncall"])  # no new version, lastmodified unchanged
     # Between complete listings nothing shows the change (the count and the window are the same).
@@ -302,7 +304,8 @@ async def test_an_unknown_type_is_skipped_with_its_reason_and_an_excluded_label_
     odd_site: HostileServer, meili_server: MeiliServer, index: str
 ) -> None:
     config = {"endpoint": odd_site.url, "tokenSecretRef": {"name": "t"}, "space": "ODD", "exclude_labels": ["secret"]}
-    spec = DatasourceSpec.model_validate({"name": "Odd", "connector": {"id": "confluence", "config": config}})
+    body = {"name": "Odd", "connector": {"id": "confluence", "config": config}, "permissions": {"mode": "none"}}
+    spec = DatasourceSpec.model_validate(body)
     result = await run_sync(SyncRequest(DS, spec, "dc-pat", index), settings_for(meili_server))
     assert result.succeeded, result.error
     assert result.counts.pages == 1 and result.counts.skipped == 1

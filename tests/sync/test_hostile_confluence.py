@@ -91,7 +91,9 @@ def serve_space(wiki: HostileServer, foreign: HostileServer, *, foreign_next: bo
 
 def _spec(wiki: HostileServer) -> DatasourceSpec:
     config = {"endpoint": wiki.url, "tokenSecretRef": {"name": "t"}, "space": "DOCS", "enable_attachments": True}
-    return DatasourceSpec.model_validate({"name": "Hostile", "connector": {"id": "confluence", "config": config}})
+    # The site serves no space permissions: what is tested here is where the run fetches from.
+    body = {"name": "Hostile", "connector": {"id": "confluence", "config": config}, "permissions": {"mode": "none"}}
+    return DatasourceSpec.model_validate(body)
 
 
 async def test_an_attachment_link_to_another_origin_is_never_fetched_nor_indexed(

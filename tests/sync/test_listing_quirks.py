@@ -113,7 +113,9 @@ def spec_for(site: FakeSite) -> DatasourceSpec:
     config: dict[str, Any] = {"endpoint": site.endpoint, "tokenSecretRef": {"name": "t"}, "space": "DOCS"}
     if site.cloud:
         config["username"] = CLOUD_EMAIL
-    return DatasourceSpec.model_validate({"name": "Quirks", "connector": {"id": "confluence", "config": config}})
+    # The fake site serves listings only, not the space permissions of spec.permissions.
+    body = {"name": "Quirks", "connector": {"id": "confluence", "config": config}, "permissions": {"mode": "none"}}
+    return DatasourceSpec.model_validate(body)
 
 
 async def full_run(site: FakeSite, meili: MeiliServer, index: str) -> SyncResult:

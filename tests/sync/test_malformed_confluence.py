@@ -65,7 +65,9 @@ def wiki() -> Iterator[HostileServer]:
 
 def _request(wiki: HostileServer, index: str) -> SyncRequest:
     config = {"endpoint": wiki.url, "tokenSecretRef": {"name": "t"}, "space": "DOCS"}
-    spec = DatasourceSpec.model_validate({"name": "Malformed", "connector": {"id": "confluence", "config": config}})
+    # The fake site serves listings only, not the space permissions of spec.permissions.
+    body = {"name": "Malformed", "connector": {"id": "confluence", "config": config}, "permissions": {"mode": "none"}}
+    spec = DatasourceSpec.model_validate(body)
     return SyncRequest(datasource_id=DS, spec=spec, token="dc-pat", index=index)
 
 

@@ -89,7 +89,8 @@ async def test_plan_of_an_unchanged_incremental_run_fetches_nothing(
         assert planned.plan.incremental and planned.plan.prune_reason is None and planned.current is None
         assert len(planned.survey.indexed) == 8 and planned.survey.changed  # the overlap re-reads the window
         assert [b async for b in planned.bodies] == []
-        assert run.client.requests == 3  # space, count, changed window
+        # space, count, changed window; the space's permissions (2) and the restrictions sweep (1)
+        assert run.client.requests == 3 + 3
 
 
 async def test_index_writes_the_documents_the_plan_lined_up(

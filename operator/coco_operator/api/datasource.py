@@ -307,6 +307,22 @@ class SyncSpec(ApiModel):
         return value
 
 
+PermissionsMode = Literal["sync", "skipRestricted", "none"]
+
+
+class PermissionsSpec(ApiModel):
+    """Who may find a document: Confluence's read permissions, carried into the index (README, Permissions)."""
+
+    mode: PermissionsMode = Field(
+        default="sync",
+        description="sync (default): every document carries who may read it in Confluence (the space's view "
+        "permission and the read restrictions on the item and its ancestors); a search with a tenant token "
+        "(coco-operator search-token) finds only what that person may read. skipRestricted: items with any read "
+        "restriction (on them or an ancestor) are not indexed and count as skipped; the rest carry the space's "
+        "readers. none: every document is found by everyone who may search the index.",
+    )
+
+
 class DatasourceSpec(ApiModel):
     name: str = Field(description="Display name, e.g. 'My Confluence Wiki'.", min_length=1, max_length=256)
     type: Literal["connector"] = Field(default="connector", description="Datasource type (Coco: connector).")
@@ -322,6 +338,10 @@ class DatasourceSpec(ApiModel):
     )
     enrichment: Enrichment = None
     embedders: Embedders = None
+    permissions: PermissionsSpec = Field(
+        default_factory=PermissionsSpec,
+        description="Which Confluence read permissions the index keeps, and so who finds each document.",
+    )
 
     @field_validator("embedders", mode="before")
     @classmethod
@@ -339,6 +359,11 @@ class SyncCounts(ApiModel):
     )
     deleted: int = Field(default=0, description="Documents removed from the index.")
     skipped: int = Field(default=0, description="Items skipped (e.g. attachments too large).")
+    restricted: int = Field(
+        default=0,
+        description="Items with a read restriction on them or an ancestor (permissions.mode sync: indexed for "
+        "the people it names; skipRestricted: not indexed, also counted as skipped).",
+    )
     dropped: int = Field(default=0, description="Documents left out by spec.enrichment (exclude or a webhook).")
     enriched: int = Field(default=0, description="Documents changed by spec.enrichment (set or a webhook).")
     chunked: int = Field(default=0, description="Documents split into more than one chunk by spec.enrichment.")

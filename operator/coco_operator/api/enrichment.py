@@ -39,6 +39,7 @@ RESERVED_FIELDS = (
     "size",
     "metadata",
     "document_chunk",
+    "permissions",  # who may read the document (spec.permissions): never set by a pipeline
 )
 FIELD_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 # A Kubernetes label key: optional DNS-subdomain prefix and a name of at most 63 characters.

@@ -299,7 +299,23 @@ class ConfluenceClient:
     async def get_json(
         self, path: str, params: dict[str, Any] | None = None, *, fail_fast: frozenset[int] = frozenset()
     ) -> dict[str, Any]:
-        return await self._json(Call(self.url(path), params), fail_fast)
+        data = await self.json_value(path, params, fail_fast=fail_fast)
+        if not isinstance(data, dict):
+            raise ConfluenceUnavailableError(f"Confluence returned unexpected JSON for {display_url(self.url(path))}")
+        return data
+
+    async def json_value(
+        self,
+        path: str,
+        params: dict[str, Any] | None = None,
+        *,
+        body: dict[str, Any] | None = None,
+        fail_fast: frozenset[int] = frozenset(),
+    ) -> Any:
+        """Any JSON answer: an object, or an array as some Data Center endpoints answer. A `body` makes it a JSON
+        POST (Data Center's JSON-RPC reads)."""
+        call = Call(self.url(path), params, method="GET" if body is None else "POST", body=body)
+        return await self._json(call, fail_fast)
 
     async def _open_json(self, url: str, body: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
         """An unauthenticated side request (tenant_info; the OAuth token endpoint when `body` is given): the status
@@ -314,14 +330,14 @@ class ConfluenceClient:
     async def _issue_token(self, credentials: ClientCredentials) -> tuple[str, float]:
         return await issue_token(self._open_json, credentials)
 
-    async def _json(self, call: Call, fail_fast: frozenset[int]) -> dict[str, Any]:
+    async def _json(self, call: Call, fail_fast: frozenset[int]) -> Any:
         malformed_retries = 1
         while True:
             answer = await self._send(call, fail_fast)
             raise_for_status(answer, self.site, self.auth)
             what = f"Confluence's answer for {answer.url.path}"
             try:
-                data = parse_json(answer.content, what=what)  # orjson: a run decodes tens of MB, ~3x faster
+                return parse_json(answer.content, what=what)  # orjson: a run decodes tens of MB, ~3x faster
             except (orjson.JSONDecodeError, UnicodeDecodeError) as exc:
                 if malformed_retries > 0:
                     malformed_retries -= 1
@@ -329,9 +345,6 @@ class ConfluenceClient:
                 raise ConfluenceUnavailableError(
                     f"Confluence at {self.site.base} returned malformed JSON for {answer.url.path}: {exc}"
                 ) from exc
-            if not isinstance(data, dict):
-                raise ConfluenceUnavailableError(f"Confluence returned unexpected JSON for {answer.url.path}")
-            return data
 
     async def get_bytes(self, url: str, max_bytes: int | None = None) -> bytes:
         """A download (attachment): same origin or an administrator-listed link host, at most `max_bytes` decoded."""

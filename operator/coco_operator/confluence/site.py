@@ -57,9 +57,11 @@ class Site:
         if path.startswith(("http://", "https://")):
             return path
         path = path if path.startswith("/") else "/" + path
-        context = self.context
-        if context and path.startswith(context + "/") and path[len(context) :].startswith(("/rest/", "/api/")):
-            path = path[len(context) :]
+        # Cloud's v2 links start with the site's `/wiki`, also when the client calls a gateway URL directly.
+        prefixes = (self.context, "/wiki" if self.cloud and urlsplit(self.api_base).path.endswith("/wiki") else "")
+        for prefix in prefixes:
+            if prefix and path.startswith(prefix + "/") and path[len(prefix) :].startswith(("/rest/", "/api/")):
+                return f"{self.api_base}{path[len(prefix) :]}"
         return f"{self.api_base}{path}"
 
     def web(self, path: str) -> str:

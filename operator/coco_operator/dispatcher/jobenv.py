@@ -71,6 +71,8 @@ FORWARDED = (
 )
 NOT_FORWARDED = {
     "meili_api_key": "the pod gets its namespace's own key instead (MEILI_KEY)",
+    "meili_search_key": "signs tenant tokens for searchers (search-token); a run never searches",
+    "meili_search_key_uid": "goes with meili_search_key; a run never searches",
     "manage_index_settings": "false in the pod: the operator prepared the index",
     "embedder_profiles": "the operator applies profiles before the Job; their keys stay with the operator",
     "max_concurrent_runs": "the operator's limit, applied before the Job starts",

@@ -40,6 +40,12 @@ INDEX_SETTINGS: dict[str, Any] = {
         "tags",
         "metadata.space_key",
         "metadata.content_id",
+        # Who may read a document (permissions/readers.py): what a tenant token's filter names.
+        "permissions.c0",
+        "permissions.c1",
+        "permissions.c2",
+        "permissions.c3",
+        "permissions.public",
     ],
     "sortableAttributes": ["updated", "created", "title"],
 }
@@ -200,26 +206,50 @@ class MeiliSink:
         """Every document id this Datasource has in the index, with the Confluence version it was indexed at."""
         return {doc_id: version for doc_id, (version, _) in (await self.indexed_of(datasource_id)).items()}
 
-    async def indexed_of(self, datasource_id: str) -> dict[str, tuple[int | None, str | None]]:
+    async def indexed_of(
+        self, datasource_id: str, *, details: dict[str, dict[str, Any]] | None = None, fields: Iterable[str] = ()
+    ) -> dict[str, tuple[int | None, str | None]]:
         """Every document id this Datasource has in the index, with the Confluence version it was indexed at and the
-        fingerprint of the metadata it was indexed with (`metadata.fingerprint`; None before it was recorded)."""
+        fingerprint of the metadata it was indexed with (`metadata.fingerprint`; None before it was recorded).
+
+        With `details`, each document's metadata and the extra `fields` are kept there too (by id), from the same
+        requests.
+        """
         out: dict[str, tuple[int | None, str | None]] = {}
         offset = 0
         flt = _filter_eq(DATASOURCE_FIELD, datasource_id)
+        wanted = [PRIMARY_KEY, "metadata", *(fields if details is not None else ())]
         while True:
-            params = {"filter": flt, "fields": [PRIMARY_KEY, "metadata"], "limit": ID_PAGE, "offset": offset}
+            params = {"filter": flt, "fields": wanted, "limit": ID_PAGE, "offset": offset}
             page = await self._call("list documents", functools.partial(self._index.get_documents, params))
             for doc in page.results:
                 meta = _doc_field(doc, "metadata") if _has_field(doc, "metadata") else None
                 meta = meta if isinstance(meta, dict) else {}
                 version, fingerprint = meta.get("version"), meta.get("fingerprint")
-                out[str(_doc_field(doc, PRIMARY_KEY))] = (
+                doc_id = str(_doc_field(doc, PRIMARY_KEY))
+                out[doc_id] = (
                     version if isinstance(version, int) else None,
                     fingerprint if isinstance(fingerprint, str) else None,
                 )
+                if details is not None:
+                    details[doc_id] = dict(doc) if isinstance(doc, dict) else dict(vars(doc))
             offset += len(page.results)
             if len(page.results) < ID_PAGE or offset >= page.total:
                 return out
+
+    async def update_fields(self, documents: list[dict[str, Any]]) -> None:
+        """Replace some top-level fields of documents already in the index (a partial update: the rest stays).
+
+        Callers pass only ids the index holds: Meilisearch would create a document from a partial one otherwise.
+        """
+        await self.flush()  # a partial update must land after the full document it changes
+        for start in range(0, len(documents), DELETE_BATCH):
+            chunk = documents[start : start + DELETE_BATCH]
+            info = await self._call(
+                f"update {len(chunk)} documents",
+                functools.partial(self._index.update_documents, chunk, primary_key=PRIMARY_KEY),
+            )
+            await self._wait(int(info.task_uid), "update documents")
 
     async def delete(self, ids: Iterable[str]) -> int:
         todo = sorted(ids)

@@ -80,11 +80,25 @@ async def _in_scope(run: Run) -> AsyncIterator[Item]:
 
 async def _index_window(run: Run, window: list[Item]) -> None:
     """Downloads run together (each is a redirect and a file on Cloud); documents keep list order."""
-    texts = await together(*(_text_of(run, att) for att in window))
-    for att, text in zip(window, texts, strict=True):
-        await run.writer.add(attachment_document(att, text, run.mapping_context(att)))
+    # An attachment has its container's readers; one left out under spec.permissions is not downloaded.
+    await run.access.know_containers(_container(att) or "" for att in window)
+    admitted = [
+        att
+        for att in window
+        if run.access.admit(document_id(run.datasource_id, str(att["id"])), str(att.get("title", "")), _container(att))
+    ]
+    texts = await together(*(_text_of(run, att) for att in admitted))
+    for att, text in zip(admitted, texts, strict=True):
+        doc = attachment_document(att, text, run.mapping_context(att))
+        run.access.stamp(doc, _container(att))
+        await run.writer.add(doc)
         run.tally.indexed("attachment")
     run.report("Indexing", run.tally.items)
+
+
+def _container(att: Item) -> str | None:
+    container = att.get("container")
+    return str(container["id"]) if isinstance(container, dict) and container.get("id") else None
 
 
 async def _text_of(run: Run, att: Item) -> str | None:

@@ -1,7 +1,8 @@
 """The comments phase (`enable_comments`): footer and inline comments and their replies, each its own document.
 
-A comment follows its page or blog post (`containers.py`): it is indexed only while its container is, and goes
-when the container goes. The phase runs after the index phase, so which containers are indexed is known.
+A comment follows its page or blog post (`containers.py`): it is indexed only while its container is, goes when
+the container goes, and has its container's readers (`spec.permissions`). The phase runs after the index phase, so
+which containers are indexed is known.
 
 Which comments are fetched: when the run lists every id (a full run, or an incremental one whose plan says so),
 every comment of the scope is listed with its version, container and metadata (no bodies), alongside the content
@@ -77,7 +78,12 @@ async def index_comments(run: Run) -> None:
             run.tally.excluded_ids.add(doc_id)
             run.tally.comment_ids.discard(doc_id)
             continue
-        await run.writer.add(comment_document(item, run.mapping_context(item), text))
+        container = str(item["container"]["id"])  # follows() checked it
+        await run.access.know_containers([container])  # a lookup only for a page this run has not seen
+        doc = comment_document(item, run.mapping_context(item), text)
+        if not run.access.stamp(doc, container):
+            continue  # its page's readers leave it out under spec.permissions (counted as skipped, with why)
+        await run.writer.add(doc)
         run.tally.comment_ids.add(doc_id)
         run.tally.indexed(COMMENT)
         run.report("Indexing", run.tally.items)

@@ -32,6 +32,8 @@ async def index_item(run: Run, item: Item, text: str, users: dict[str, str]) -> 
     if not wanted_item(run, item):
         return
     doc = content_document(item, run.mapping_context(item), users=users, text=text)
+    if not run.access.stamp(doc, str(item["id"])):
+        return  # not to be indexed under spec.permissions (counted as skipped, with why)
     await run.writer.add(doc)
     run.tally.written_ids.add(doc["id"])
     run.tally.indexed(doc["type"])

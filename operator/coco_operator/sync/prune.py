@@ -36,7 +36,8 @@ async def prune_index(run: Run) -> None:
         indexed=planned.survey.indexed.keys(),
         seen=seen,
         changed=planned.survey.changed,
-        dropped=run.writer.dropped_ids | run.tally.excluded_ids,
+        # Left out by enrichment, by a label exclusion or by spec.permissions: still current, yet deleted if indexed.
+        dropped=run.writer.dropped_ids | run.tally.excluded_ids | run.access.withheld,
     )
     check_deletions(run, len(ids), listed=None if seen is None else len(seen))
     run.tally.deleted = await run.sink.delete(ids) if ids else 0

@@ -74,7 +74,8 @@ def counted_types(spec: DatasourceSpec) -> list[str]:
 def config_fingerprint(spec: DatasourceSpec, index: str) -> str:
     """What makes a watermark valid: a change of space, scope or index needs a full run."""
     cfg = spec.connector.config.model_dump(mode="json", exclude=CREDENTIAL_FIELDS)
-    payload: dict[str, Any] = {"config": cfg, "index": index}
+    # Who may read documents is part of them: a change of permissions.mode rewrites every one (a full run).
+    payload: dict[str, Any] = {"config": cfg, "index": index, "permissions": spec.permissions.mode}
     # Only when set, so that watermarks of Datasources without a pipeline stay valid.
     if spec.enrichment:
         payload["enrichment"] = [p.model_dump(mode="json", exclude_none=True) for p in spec.enrichment]

@@ -53,6 +53,7 @@ async def summarise(run: Run) -> SyncResult:
             comments=tally.comments,
             treeItems=tally.tree_items,
             skipped=tally.skipped,
+            restricted=len(run.access.restricted),
             deleted=tally.deleted,
             dropped=writer.counts.dropped,
             enriched=writer.counts.enriched,

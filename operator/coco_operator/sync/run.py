@@ -7,6 +7,7 @@ The run is a fixed list of phases over one run state (`state.Run`), then one sum
     index        pages and blog posts the plan lined up -> text -> documents -> enrichment -> index
     comments     footer and inline comments of the indexed pages and blog posts (enable_comments)
     attachments  the attachments in scope, downloaded unless unchanged, their text extracted
+    permissions  documents the run did not rewrite get the readers Confluence shows now (`permissions.py`)
     prune        once everything is written, delete what is gone
     result       count the index and sum up (`result.py`)
 
@@ -33,6 +34,7 @@ from coco_operator.sync.attachments import index_attachments
 from coco_operator.sync.comments import index_comments, stop_listing
 from coco_operator.sync.endpoint import credentials, endpoint_problem, site_and_gateway
 from coco_operator.sync.index import index_content
+from coco_operator.sync.permissions import reconcile
 from coco_operator.sync.prune import prune_index
 from coco_operator.sync.request import Progress, SyncRequest
 from coco_operator.sync.result import SyncResult, summarise, with_partial
@@ -42,11 +44,18 @@ from coco_operator.sync.survey import plan_run
 log = logging.getLogger(__name__)
 
 Phase = Callable[[Run], Awaitable[None]]
+
+
+async def reconcile_permissions(run: Run) -> None:
+    await reconcile(run.access, run.sink.update_fields)
+
+
 PHASES: tuple[tuple[str, Phase], ...] = (
     ("plan", plan_run),
     ("index", index_content),
     ("comments", index_comments),
     ("attachments", index_attachments),
+    ("permissions", reconcile_permissions),
     ("prune", prune_index),
 )
 

@@ -19,6 +19,7 @@ from coco_operator.documents import MappingContext
 from coco_operator.egress import webhook_policy
 from coco_operator.enrich import EnrichContext, EnrichingWriter
 from coco_operator.settings import Settings
+from coco_operator.sync.permissions import RunAccess
 from coco_operator.sync.plan import Listed, Plan, large
 from coco_operator.sync.request import Progress, SyncRequest
 
@@ -30,8 +31,11 @@ class Sink(Protocol):
     """Where documents go (`search.sink.MeiliSink`)."""
 
     async def prepare(self, embedders: dict[str, Any] | None = None, *, manage: bool = True) -> None: ...
-    async def indexed_of(self, datasource_id: str) -> dict[str, tuple[int | None, str | None]]: ...
+    async def indexed_of(
+        self, datasource_id: str, *, details: dict[str, dict[str, Any]] | None = None, fields: Iterable[str] = ()
+    ) -> dict[str, tuple[int | None, str | None]]: ...
     async def add(self, document: dict[str, Any]) -> None: ...
+    async def update_fields(self, documents: list[dict[str, Any]]) -> None: ...
     async def flush(self) -> None: ...
     async def delete(self, ids: Iterable[str]) -> int: ...
     async def count(self, datasource_id: str) -> int: ...
@@ -76,6 +80,14 @@ class Tally:
         self.skipped_items.append(item)
 
 
+@dataclass
+class Listing:
+    """A complete listing of the scope's current items with their metadata (no bodies)."""
+
+    current: dict[str, str] = field(default_factory=dict)  # content id -> type
+    listed: dict[str, Listed] = field(default_factory=dict)  # content id -> version and metadata fingerprint
+
+
 @dataclass(frozen=True)
 class Survey:
     """What the first requests found."""
@@ -86,6 +98,7 @@ class Survey:
     fingerprints: Mapping[str, str | None] = field(default_factory=dict)  # document id -> its metadata fingerprint
     changed: Mapping[str, Changed] = field(default_factory=dict)  # incremental: content of the changed window
     window_attachments: list[Item] | None = None  # incremental with attachments: attachments of the window
+    swept: Listing | None = None  # incremental under spec.permissions: the restrictions sweep, a complete listing
 
 
 @dataclass(frozen=True)
@@ -151,6 +164,9 @@ class Run:
         self.sink = sink
         self.workers = workers
         self.report = report
+        self.tally = Tally()
+        # Who may read each document (spec.permissions); set again after enrichment, which cannot widen it.
+        self.access = RunAccess(request.spec.permissions.mode, client, source, self.tally.skip)
         self.writer = EnrichingWriter(
             request.spec.enrichment,
             EnrichContext(
@@ -160,10 +176,9 @@ class Run:
                 tokens=request.enrichment_tokens,
                 egress=webhook_policy(settings),
             ),
-            sink.add,
+            self.access.guard(sink.add),
             batch_size=ENRICH_BATCH,
         )
-        self.tally = Tally()
         self.full: FullListing | None = None
         # The comments of the scope, listed alongside the content (`comments.start_listing`) when the run lists
         # every id; the comments phase waits for it.

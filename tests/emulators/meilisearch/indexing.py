@@ -74,6 +74,8 @@ def _add_documents(store: Store, task: Task) -> None:
             raise MeiliError("index_primary_key_already_exists", f"Index already has a primary key: `{primary_key}`.")
         primary_key = primary_key or wanted or (infer_primary_key(docs[0]) if docs else None)
         pairs = keyed(docs, primary_key) if primary_key else []
+        if task.payload.get("merge"):
+            pairs = [(i, {**index.documents.get(i, {}), **d}) for i, d in pairs]
         check_user_provided_vectors(pairs, user_provided(index.settings))
     except MeiliError as exc:
         raise exc.in_index(index.uid) from None

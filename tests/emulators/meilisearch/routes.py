@@ -71,7 +71,12 @@ async def add_documents(ctx: Ctx) -> web.Response:
             raise not_emulated(f"The `{name}` parameter")
     docs = await documents_body(ctx)
     uid = ctx.params["index"]
-    payload = {"documents": docs, "primaryKey": ctx.query.get("primaryKey"), "may_create": ctx.access.may_create(uid)}
+    payload = {
+        "documents": docs,
+        "primaryKey": ctx.query.get("primaryKey"),
+        "may_create": ctx.access.may_create(uid),
+        "merge": ctx.request.method == "PUT",  # PUT updates: top-level fields it names replace, the rest stay
+    }
     return _enqueue(
         ctx, uid, "documentAdditionOrUpdate", {"receivedDocuments": len(docs), "indexedDocuments": None}, payload
     )
@@ -185,6 +190,7 @@ ROUTES: list[tuple[str, str, str | None, Handler]] = [
     ("GET", "/indexes/{index}", "indexes.get", get_index),
     ("DELETE", "/indexes/{index}", "indexes.delete", delete_index),
     ("POST", "/indexes/{index}/documents", "documents.add", add_documents),
+    ("PUT", "/indexes/{index}/documents", "documents.add", add_documents),
     ("POST", "/indexes/{index}/documents/fetch", "documents.get", fetch_documents),
     ("POST", "/indexes/{index}/documents/delete-batch", "documents.delete", delete_batch),
     ("POST", "/indexes/{index}/documents/delete", "documents.delete", delete_by_filter),

@@ -45,17 +45,18 @@ def _seed(state: ConfluenceState, key: str, word: str) -> None:
     state.add_attachment(home, "notes.txt", f"attachment about {word}-files".encode(), "text/plain")
 
 
-def _searchable(meili: Meili, ds_id: str, word: str, site: str) -> None:
-    hits = meili.search(word, ds_id)
+def _searchable(meili: Meili, ds_id: str, word: str, site: str, index: str | None = None) -> None:
+    hits = meili.search(word, ds_id, index)
     assert hits and hits[0]["title"] == "Home", hits
-    assert all(h["url"].startswith(site + "/") for h in meili.docs(ds_id))  # links open the site
+    assert all(h["url"].startswith(site + "/") for h in meili.docs(ds_id, index))  # links open the site
 
 
 def _oauth_secret(ns: str) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {"name": "svc-oauth", "namespace": ns},
+        # Opted in for Datasources (docs/security.md): the operator reads no other Secret of the namespace.
+        "metadata": {"name": "svc-oauth", "namespace": ns, "labels": {"coco.rs/usable-by-datasources": "true"}},
         "stringData": {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET},
     }
 
@@ -181,7 +182,6 @@ def job_gop(
         "gj-*",
         COCO_RUN_MODE="Job",
         COCO_JOB_IMAGE="registry.example/coco-operator:test",
-        COCO_JOB_MEILI_KEY_SECRET="meili-key/key",
         COCO_JOB_POLL_SECONDS="0.5",
         COCO_CONFLUENCE_GATEWAY_URL=atlassian.gateway_url,
         COCO_CONFLUENCE_AUTH_URL=atlassian.auth_url,
@@ -197,11 +197,12 @@ def test_service_account_oauth_in_a_sync_job(
 
     ns = make_namespace(kube, "gj", request.node.name)
     _seed(atlassian.state, "AMJOB", "tapirs")
-    ds = datasource(ns, "wiki", atlassian.endpoint, "AMJOB", username=None, attachments=True)
+    # An index the namespace owns: runs into a shared one stay in the operator (job.sharedIndex: InProcess).
+    index = f"{ns}_docs"
+    ds = datasource(ns, "wiki", atlassian.endpoint, "AMJOB", username=None, attachments=True, index=index)
     del ds["spec"]["connector"]["config"]["tokenSecretRef"]
     ds["spec"]["connector"]["config"]["oauthSecretRef"] = {"name": "svc-oauth"}
-    meili_key = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "meili-key", "namespace": ns}}
-    kube.apply({**meili_key, "stringData": {"key": meili.key}}, _oauth_secret(ns), ds)
+    kube.apply(_oauth_secret(ns), ds)
     batch = kubernetes.client.BatchV1Api(kube.api)
     job = wait_for("a sync Job", lambda: batch.list_namespaced_job(ns).items, timeout=30)[0]
     env = {e.name: e for e in job.spec.template.spec.containers[0].env}
@@ -212,7 +213,7 @@ def test_service_account_oauth_in_a_sync_job(
     proc = play_job_pod(kube, job, kube.kubeconfig)
     assert proc.returncode == 0, proc.stderr + proc.stdout
     wait_ready(kube, ns, "wiki")
-    _searchable(meili, f"{ns}/wiki", "tapirs", atlassian.endpoint)
+    _searchable(meili, f"{ns}/wiki", "tapirs", atlassian.endpoint, index)
 
 
 VALID: dict[str, dict[str, Any]] = {

@@ -39,7 +39,8 @@ def wiki() -> Iterator[ConfluenceEmulator]:
 @pytest.fixture(scope="module")
 def slow_wiki() -> Iterator[ConfluenceEmulator]:
     emu = cloud_wiki({"SLOW": 30})
-    emu.state.latency_s = 2.0
+    # Every request outlasts the Job's 8 s deadline, so no machine is fast enough to finish the run in time.
+    emu.state.latency_s = 12.0
     yield emu
     emu.stop()
 

@@ -19,6 +19,7 @@ from tests.e2e.conftest import (
     Kube,
     Meili,
     Operator,
+    condition,
     datasource,
     make_namespace,
     own_operator,
@@ -87,6 +88,13 @@ def test_data_center_user_name_and_password(
     ds = datasource(ns, "wiki", datacenter.endpoint, "AMBAS", username=DC_USER, attachments=True)
     ds["spec"]["connector"]["config"]["auth_type"] = "basic"
     kube.apply(secret(ns, DC_PASSWORD), ds)
+    # Data Center shows space permissions to space admins only, which this account is not: the default
+    # permissions.mode (sync) cannot work, and the condition says what to do.
+    obj = wait_ready(kube, ns, "wiki", status="False", reason="SpacePermissionsUnreadable")
+    ready = condition(obj, "Ready")
+    assert ready is not None and "permissions.mode: none" in ready["message"] and DC_PASSWORD not in ready["message"]
+    ds["spec"]["permissions"] = {"mode": "none"}
+    kube.apply(ds)
     wait_ready(kube, ns, "wiki")
     _searchable(meili, f"{ns}/wiki", "narwhals", datacenter.endpoint)
     principals = {r.principal for r in datacenter.state.requests if r.path.startswith("/confluence/rest/api/space")}

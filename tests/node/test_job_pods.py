@@ -27,6 +27,8 @@ from tests.node.conftest import ExternalNode, Release, cloud_wiki, meili_key_sec
 
 pytestmark = pytest.mark.node
 NS = "wiki-jobs"
+# An index the namespace owns: only its own minted key goes into a Job (a shared index runs in the operator).
+INDEX = f"{NS}_docs"
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +100,7 @@ def finished_job(kube: Kube, name: str, timeout: float = 120) -> Any:
 
 
 def test_a_sync_job_runs_to_completion(release: Release, wiki: ConfluenceEmulator, meili: Meili, kube: Kube) -> None:
-    kube.apply(datasource(NS, "ok", wiki.endpoint, "JOBS"))
+    kube.apply(datasource(NS, "ok", wiki.endpoint, "JOBS", index=INDEX))
     job = finished_job(kube, "ok")
     assert job.status.succeeded == 1, job.status
     pod = pods_of(kube, job)[0]
@@ -113,13 +115,13 @@ def test_a_sync_job_runs_to_completion(release: Release, wiki: ConfluenceEmulato
     obj = wait_ready(kube, NS, "ok", timeout=60)
     assert obj["status"]["lastSyncRunId"] == run_id
     assert obj["status"]["documents"] == 5
-    assert len(meili.docs(f"{NS}/ok")) == 5
+    assert len(meili.docs(f"{NS}/ok", INDEX)) == 5
     wait_for("SyncSucceeded event", lambda: [e for e in kube.events(NS, "ok") if e.reason == "SyncSucceeded"])
 
 
 def test_a_sync_job_that_fails_shows_the_reason(release: Release, wiki: ConfluenceEmulator, kube: Kube) -> None:
     bad = secret(NS, "not-the-token", name="wrong-token")
-    ds = datasource(NS, "bad", wiki.endpoint, "JOBS")
+    ds = datasource(NS, "bad", wiki.endpoint, "JOBS", index=INDEX)
     ds["spec"]["connector"]["config"]["tokenSecretRef"]["name"] = "wrong-token"
     kube.apply(bad, ds)
     job = finished_job(kube, "bad")
@@ -137,7 +139,7 @@ def test_a_sync_job_that_fails_shows_the_reason(release: Release, wiki: Confluen
 def test_a_sync_job_over_its_timeout_is_stopped(
     release: Release, slow_wiki: ConfluenceEmulator, meili: Meili, kube: Kube
 ) -> None:
-    ds = datasource(NS, "slow", slow_wiki.endpoint, "SLOW")
+    ds = datasource(NS, "slow", slow_wiki.endpoint, "SLOW", index=INDEX)
     ds["spec"]["sync"]["timeout"] = "8s"
     kube.apply(ds)
     job = finished_job(kube, "slow")
@@ -161,4 +163,4 @@ def test_a_sync_job_over_its_timeout_is_stopped(
     ready = condition(obj, "Ready")
     assert ready is not None and ready["reason"] in ("SyncTimeout", "JobFailed"), ready
     assert "8s" in ready["message"] or "deadline" in ready["message"].lower(), ready
-    assert len(meili.docs(f"{NS}/slow")) < 30
+    assert len(meili.docs(f"{NS}/slow", INDEX)) < 30

@@ -235,7 +235,8 @@ async def groups_of(client: ConfluenceClient, user_id: str) -> tuple[set[str], s
         page = await client.get_json("/user/memberof", {**query, "start": start, "limit": GROUP_PAGE})
         found = [g for g in page.get("results") or [] if isinstance(g, dict)]
         groups |= {g for g in (group_identity(x, cloud=cloud) for x in found) if g}
-        size = page.get("limit") if isinstance(page.get("limit"), int) and page["limit"] > 0 else GROUP_PAGE
+        limit = page.get("limit")
+        size = limit if isinstance(limit, int) and limit > 0 else GROUP_PAGE  # the server's real page size
         if len(found) < size and not (page.get("_links") or {}).get("next"):
             break
         start += len(found)

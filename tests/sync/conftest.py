@@ -95,6 +95,21 @@ def make_spec(emu: ConfluenceEmulator, space: str, *, permissions: str | None = 
     return DatasourceSpec.model_validate(body)
 
 
+def site_page(cid: str) -> dict[str, Any]:
+    """A page as a v1 content search renders it, for the small fake sites that serve one quirk each."""
+    return {
+        "id": cid,
+        "type": "page",
+        "status": "current",
+        "title": f"Page {cid}",
+        "space": {"key": "DOCS", "name": "Docs"},
+        "version": {"number": 1, "when": "2025-01-01T00:00:00.000Z"},
+        "history": {"createdDate": "2025-01-01T00:00:00.000Z"},
+        "body": {"storage": {"value": f"<p>hello {cid}</p>"}},
+        "_links": {"webui": f"/pages/{cid}"},
+    }
+
+
 def token_for(emu: ConfluenceEmulator) -> str:
     return CLOUD_TOKEN if emu.endpoint.endswith("/wiki") else DC_PAT
 

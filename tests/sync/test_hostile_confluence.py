@@ -13,7 +13,7 @@ from aiohttp import web
 from coco_operator.api.datasource import DatasourceSpec
 from coco_operator.sync import SyncRequest, run_sync
 from tests.hostile.server import HostileServer, raw_answer
-from tests.sync.conftest import MeiliServer, settings_for
+from tests.sync.conftest import MeiliServer, settings_for, site_page
 
 DS = "ns/hostile"
 
@@ -35,20 +35,6 @@ def foreign() -> Iterator[HostileServer]:
     server.stop()
 
 
-def _page(cid: str) -> dict[str, Any]:
-    return {
-        "id": cid,
-        "type": "page",
-        "status": "current",
-        "title": f"Page {cid}",
-        "space": {"key": "DOCS", "name": "Docs"},
-        "version": {"number": 1, "when": "2025-01-01T00:00:00.000Z"},
-        "history": {"createdDate": "2025-01-01T00:00:00.000Z"},
-        "body": {"storage": {"value": f"<p>hello {cid}</p>"}},
-        "_links": {"webui": f"/pages/{cid}"},
-    }
-
-
 def serve_space(wiki: HostileServer, foreign: HostileServer, *, foreign_next: bool = False) -> None:
     attachment = {
         "id": "att9",
@@ -68,7 +54,7 @@ def serve_space(wiki: HostileServer, foreign: HostileServer, *, foreign_next: bo
         if "attachment" in cql:
             results: list[dict[str, Any]] = [attachment]
         elif cql.startswith("id in ("):
-            results = [_page(cid) for cid in ("1", "2") if f'"{cid}"' in cql]
+            results = [site_page(cid) for cid in ("1", "2") if f'"{cid}"' in cql]
         else:
             results = [
                 {"id": "1", "type": "page", "status": "current"},

@@ -17,7 +17,7 @@ from coco_operator.sync import SyncRequest, SyncResult, run_sync
 from tests.emulators.confluence import ConfluenceEmulator, ConfluenceState
 from tests.hostile.conftest import loopback_policy
 from tests.hostile.server import HostileServer
-from tests.sync.conftest import CLOUD_EMAIL, CLOUD_TOKEN, DC_PAT, MeiliServer, make_spec, settings_for, sync
+from tests.sync.conftest import CLOUD_EMAIL, CLOUD_TOKEN, DC_PAT, MeiliServer, make_spec, settings_for, site_page, sync
 
 pytestmark = pytest.mark.meili
 
@@ -45,20 +45,6 @@ class FakeSite:
     def endpoint(self) -> str:
         return self.server.url + self.prefix
 
-    @staticmethod
-    def page(cid: int) -> dict[str, Any]:
-        return {
-            "id": str(cid),
-            "type": "page",
-            "status": "current",
-            "title": f"Page {cid}",
-            "space": {"key": "DOCS", "name": "Docs"},
-            "version": {"number": 1, "when": "2025-01-01T00:00:00.000Z"},
-            "history": {"createdDate": "2025-01-01T00:00:00.000Z"},
-            "body": {"storage": {"value": f"<p>page {cid}</p>"}},
-            "_links": {"webui": f"/pages/{cid}"},
-        }
-
     async def space(self, _: web.Request) -> web.Response:
         return web.json_response({"key": "DOCS", "name": "Docs", "status": "current"})
 
@@ -72,11 +58,11 @@ class FakeSite:
         cql = request.query["cql"]
         if cql.startswith("id in ("):
             ids = [int(part.strip(' "')) for part in cql[len("id in (") : cql.index(")")].split(",")]
-            return web.json_response({"results": [self.page(i) for i in ids], "_links": {}})
+            return web.json_response({"results": [site_page(str(i)) for i in ids], "_links": {}})
         if self.quirk == "order_refused" and "order by" in cql:
             return web.json_response({"statusCode": 400, "message": f"Could not parse cql : {cql}"}, status=400)
         start = self._position(request)
-        items = [self.page(i) for i in range(1, TOTAL + 1)][start : start + PAGE]
+        items = [site_page(str(i)) for i in range(1, TOTAL + 1)][start : start + PAGE]
         nxt: int | None = start + PAGE if start + PAGE < TOTAL else None
         if start == PAGE and self.quirk == "empty_page":
             items = []  # an empty page in the middle, still linking onwards

@@ -14,23 +14,9 @@ from aiohttp import web
 from coco_operator.api.datasource import DatasourceSpec
 from coco_operator.sync import SyncRequest, run_sync
 from tests.hostile.server import HostileServer
-from tests.sync.conftest import MeiliServer, settings_for
+from tests.sync.conftest import MeiliServer, settings_for, site_page
 
 DS = "ns/malformed"
-
-
-def _page(cid: str) -> dict[str, Any]:
-    return {
-        "id": cid,
-        "type": "page",
-        "status": "current",
-        "title": f"Page {cid}",
-        "space": {"key": "DOCS", "name": "Docs"},
-        "version": {"number": 1, "when": "2025-01-01T00:00:00.000Z"},
-        "history": {"createdDate": "2025-01-01T00:00:00.000Z"},
-        "body": {"storage": {"value": f"<p>hello {cid}</p>"}},
-        "_links": {"webui": f"/pages/{cid}"},
-    }
 
 
 Bend = Callable[[list[dict[str, Any]]], Any]  # the listing's results -> what the server answers as `results`
@@ -40,7 +26,7 @@ def serve(wiki: HostileServer, bend: Bend | None = None) -> None:
     async def search(request: web.Request) -> web.Response:
         cql = request.query["cql"]
         if cql.startswith("id in ("):
-            results: Any = [_page(cid) for cid in ("1", "2", "3") if f'"{cid}"' in cql]
+            results: Any = [site_page(cid) for cid in ("1", "2", "3") if f'"{cid}"' in cql]
         else:
             results = [{"id": cid, "type": "page", "status": "current"} for cid in ("1", "2", "3")]
         return web.json_response({"results": bend(results) if bend else results, "_links": {}})

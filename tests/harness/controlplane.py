@@ -69,8 +69,11 @@ def api_client_for(kubeconfig: Path) -> kubernetes.client.ApiClient:
     return client
 
 
+PORT_ATTEMPTS = 3  # a free port can be taken between finding it and binding it
+
+
 def _free_port() -> int:
-    # Racy by nature (the port is released before the server binds it), but fine on a test machine.
+    # Racy by nature (the port is released before the server binds it): start() then tries other ports.
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -178,18 +181,26 @@ class ControlPlane:
             if not (self.bin_dir / name).is_file():
                 raise ControlPlaneError(f"{self.bin_dir / name} missing; run hack/build-control-plane.sh")
         # Keep the ports of an earlier start() of this object, so stop(); start() looks like a restart.
-        if not self._port:
-            self._etcd_port, self._etcd_peer_port, self._port = _free_port(), _free_port(), _free_port()
+        fresh = not self._port
         self._write_auth_files()
-        atexit.register(self.stop)
-        try:
-            self._start_etcd(deadline)
-            self._start_apiserver(deadline)
-            self._write_kubeconfig(self.token, self.kubeconfig)
-            self._wait_default_namespace(deadline)
-        except BaseException:
-            self.stop()
-            raise
+        for attempt in range(PORT_ATTEMPTS):
+            if fresh:
+                self._etcd_port, self._etcd_peer_port, self._port = _free_port(), _free_port(), _free_port()
+            atexit.register(self.stop)
+            try:
+                self._start_etcd(deadline)
+                self._start_apiserver(deadline)
+                self._write_kubeconfig(self.token, self.kubeconfig)
+                self._wait_default_namespace(deadline)
+                return
+            except ControlPlaneError as exc:
+                self.stop()
+                # A port found free was taken by another process before the server bound it: other ports.
+                if not (fresh and attempt + 1 < PORT_ATTEMPTS and "address already in use" in str(exc)):
+                    raise
+            except BaseException:
+                self.stop()
+                raise
 
     def stop(self) -> None:
         # API server first, so it does not spend the grace period retrying a vanished etcd.

@@ -146,10 +146,21 @@ def _after(report: dict[str, Any]) -> list[str]:
     return args
 
 
-def _datasource_file(path: Path, endpoint: str, *, blogposts: bool, attachments: bool, comments: bool = False) -> Path:
+def _datasource_file(
+    path: Path,
+    endpoint: str,
+    *,
+    blogposts: bool,
+    attachments: bool,
+    comments: bool = False,
+    permissions: str | None = None,
+) -> Path:
     from bench.ours import datasource_yaml
 
-    path.write_text(datasource_yaml(endpoint, blogposts=blogposts, attachments=attachments, comments=comments))
+    yaml_text = datasource_yaml(
+        endpoint, blogposts=blogposts, attachments=attachments, comments=comments, permissions=permissions
+    )
+    path.write_text(yaml_text)
     return path
 
 
@@ -199,6 +210,7 @@ def run_size(
     peer_timeout_s: float,
     earlier: list[Run],
     log: Any,
+    permissions: str | None = None,
 ) -> tuple[list[Run], dict[str, int]]:
     workdir.mkdir(parents=True, exist_ok=True)
     log(f"== {size} pages, {latency_ms:g} ms latency: seeding the emulator")
@@ -207,8 +219,12 @@ def run_size(
     log(f"   space {sr.space} ready in {time.monotonic() - t0:.1f}s")
     runs: list[Run] = []
     try:
-        ds_full = _datasource_file(workdir / "datasource-full.yaml", sr.endpoint, blogposts=True, attachments=True)
-        ds_pages = _datasource_file(workdir / "datasource-pages.yaml", sr.endpoint, blogposts=False, attachments=False)
+        ds_full = _datasource_file(
+            workdir / "datasource-full.yaml", sr.endpoint, blogposts=True, attachments=True, permissions=permissions
+        )
+        ds_pages = _datasource_file(
+            workdir / "datasource-pages.yaml", sr.endpoint, blogposts=False, attachments=False, permissions=permissions
+        )
         meili = ["--meili-url", sr.meili_url, "--meili-key", MEILI_KEY]
         cli = [PYTHON, "-m", "coco_operator.cli", "sync", "--json", "-q", "--token-file", str(sr.token_file), *meili]
         ours = [PYTHON, "-m", "bench.ours", *meili]
@@ -220,7 +236,12 @@ def run_size(
             runs += _incremental_chain(sr, ours, "bench_full", ds_full, rep, comments=False)
         # The same Datasource with comments on, in an index of its own.
         ds_comments = _datasource_file(
-            workdir / "datasource-comments.yaml", sr.endpoint, blogposts=True, attachments=True, comments=True
+            workdir / "datasource-comments.yaml",
+            sr.endpoint,
+            blogposts=True,
+            attachments=True,
+            comments=True,
+            permissions=permissions,
         )
         cmd = [*cli, "--index", "bench_comments", str(ds_comments)]
         run, rep = sr.measure(OURS, FULL_COMMENTS, cmd, OURS_TIMEOUT_S)
@@ -274,6 +295,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--peer-timeout", type=float, default=600, help="skip a peer predicted to take longer (s)")
     parser.add_argument("--out", help="where benchmarks.md and bench-sync.png go (default docs/; --smoke: workdir)")
     parser.add_argument("--workdir", help="logs and results.json (default: a new temporary directory)")
+    parser.add_argument(
+        "--permissions",
+        choices=["sync", "skipRestricted", "none"],
+        help="spec.permissions.mode of our Datasources (default: the product's default, sync)",
+    )
     parser.add_argument("--smoke", action="store_true", help="100 pages, 5 ms latency, 20 Datasources, 10 s idle")
     parser.add_argument("--from-json", help="only render the table, docs and chart from an earlier results.json")
     args = parser.parse_args(argv)
@@ -312,6 +338,7 @@ def main(argv: list[str] | None = None) -> int:
                 peer_timeout_s=args.peer_timeout,
                 earlier=results.runs,
                 log=log,
+                permissions=args.permissions,
             )
             results.runs.extend(runs)
             results.spaces[str(size)] = space

@@ -59,8 +59,6 @@ def request_kind(record: RequestRecord) -> str:
         return "restrictions"
     if "/api/v2/spaces/" in path and path.endswith("/permissions"):
         return "space permissions (v2)"
-    if path.startswith("/rest/api/space") and "permissions" in record.query.get("expand", ""):
-        return "space permissions (v1 anonymous)"
     if path == "/rest/api/content/search":
         expand = record.query.get("expand", "")
         cql = record.query.get("cql", "")

@@ -54,9 +54,6 @@ class NullSink:
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.added = 0
 
-    async def versions_of(self, *args: Any, **kwargs: Any) -> dict[str, int | None]:
-        return {}
-
     async def indexed_of(self, *args: Any, **kwargs: Any) -> dict[str, tuple[int | None, str | None]]:
         return {}
 

@@ -202,10 +202,6 @@ class MeiliSink:
         while self._pending:
             await self._wait(self._pending.pop(0), "add documents")
 
-    async def versions_of(self, datasource_id: str) -> dict[str, int | None]:
-        """Every document id this Datasource has in the index, with the Confluence version it was indexed at."""
-        return {doc_id: version for doc_id, (version, _) in (await self.indexed_of(datasource_id)).items()}
-
     async def indexed_of(
         self, datasource_id: str, *, details: dict[str, dict[str, Any]] | None = None, fields: Iterable[str] = ()
     ) -> dict[str, tuple[int | None, str | None]]:

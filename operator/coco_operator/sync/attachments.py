@@ -17,7 +17,7 @@ from coco_operator.confluence.extract import needs_download, skip_reason
 from coco_operator.confluence.items import attachment_media_type, attachment_size, metadata_fingerprint
 from coco_operator.documents import attachment_document, document_id
 from coco_operator.errors import AuthenticationError, EndpointRemovedError, SyncError
-from coco_operator.sync.containers import follows, indexed_containers
+from coco_operator.sync.containers import container_id, follows, indexed_containers
 from coco_operator.sync.plan import unchanged
 from coco_operator.sync.state import Item, Run
 from coco_operator.workers import WorkerPool
@@ -81,24 +81,20 @@ async def _in_scope(run: Run) -> AsyncIterator[Item]:
 async def _index_window(run: Run, window: list[Item]) -> None:
     """Downloads run together (each is a redirect and a file on Cloud); documents keep list order."""
     # An attachment has its container's readers; one left out under spec.permissions is not downloaded.
-    await run.access.know_containers(_container(att) or "" for att in window)
-    admitted = [
-        att
-        for att in window
-        if run.access.admit(document_id(run.datasource_id, str(att["id"])), str(att.get("title", "")), _container(att))
-    ]
+    await run.access.know_containers(container_id(att) or "" for att in window)
+    admitted = [att for att in window if _admitted(run, att)]
     texts = await together(*(_text_of(run, att) for att in admitted))
     for att, text in zip(admitted, texts, strict=True):
         doc = attachment_document(att, text, run.mapping_context(att))
-        run.access.stamp(doc, _container(att))
+        run.access.stamp(doc, container_id(att))
         await run.writer.add(doc)
         run.tally.indexed("attachment")
     run.report("Indexing", run.tally.items)
 
 
-def _container(att: Item) -> str | None:
-    container = att.get("container")
-    return str(container["id"]) if isinstance(container, dict) and container.get("id") else None
+def _admitted(run: Run, att: Item) -> bool:
+    did = document_id(run.datasource_id, str(att["id"]))
+    return run.access.admit(did, str(att.get("title", "")), container_id(att))
 
 
 async def _text_of(run: Run, att: Item) -> str | None:

@@ -21,7 +21,7 @@ from coco_operator.confluence.scope import COMMENT
 from coco_operator.confluence.source import COMMENT_EXPAND, COMMENT_METADATA_EXPAND
 from coco_operator.confluence.text_workers import with_text
 from coco_operator.documents import comment_document, document_id, remember_users
-from coco_operator.sync.containers import follows, indexed_containers
+from coco_operator.sync.containers import container_id, follows, indexed_containers
 from coco_operator.sync.plan import unchanged
 from coco_operator.sync.state import ListedComment, Run
 
@@ -78,8 +78,8 @@ async def index_comments(run: Run) -> None:
             run.tally.excluded_ids.add(doc_id)
             run.tally.comment_ids.discard(doc_id)
             continue
-        container = str(item["container"]["id"])  # follows() checked it
-        await run.access.know_containers([container])  # a lookup only for a page this run has not seen
+        container = container_id(item)  # follows() checked there is one
+        await run.access.know_containers([container or ""])  # a lookup only for a page this run has not seen
         doc = comment_document(item, run.mapping_context(item), text)
         if not run.access.stamp(doc, container):
             continue  # its page's readers leave it out under spec.permissions (counted as skipped, with why)

@@ -24,10 +24,15 @@ def indexed_containers(run: Run) -> set[str]:
     return ids - run.tally.excluded_ids - run.writer.dropped_ids
 
 
+def container_id(item: Item) -> str | None:
+    """The content id of an attachment's or a comment's page or blog post (None: the answer names none)."""
+    container = item.get("container")
+    return str(container["id"]) if isinstance(container, dict) and container.get("id") else None
+
+
 def follows(run: Run, item: Item, containers: set[str]) -> bool:
     """Whether an attachment or comment is indexed: its container is, and it carries no excluded label itself."""
-    container = item.get("container")
-    cid = container.get("id") if isinstance(container, dict) else None
-    if not cid or document_id(run.datasource_id, str(cid)) not in containers:
+    cid = container_id(item)
+    if not cid or document_id(run.datasource_id, cid) not in containers:
         return False
     return run.source.content_scope.excluded_label(item) is None

@@ -56,6 +56,17 @@ class Indexed:
         return cls(str(doc.get("title") or ""), str(container) if container else None, perms.get(FINGERPRINT))
 
 
+_WARNED: set[str] = set()  # notes already logged by this process: a fact of a space, not news at every run
+MAX_WARNED = 10_000
+
+
+def _warn_once(note: str) -> None:
+    if note not in _WARNED:
+        if len(_WARNED) < MAX_WARNED:
+            _WARNED.add(note)
+        log.warning("permissions: %s", note)
+
+
 def _mapping(value: object) -> Mapping[str, Any]:
     return value if isinstance(value, dict) else {}
 
@@ -101,7 +112,7 @@ class RunAccess:
         for key, answer in zip(keys, answers, strict=True):
             self.spaces[key] = answer
             for note in answer.notes:
-                log.warning("permissions: %s", note)
+                _warn_once(note)
         if sweep is None:
             return
         self.swept = {}
@@ -239,10 +250,6 @@ class RunAccess:
         return guarded
 
     # -- incremental runs ---------------------------------------------------------------------------------------
-    def listing(self) -> dict[str, str] | None:
-        """id -> type of every current item, from the sweep (None: no sweep this run)."""
-        return None if self.swept is None else {cid: s.type for cid, s in self.swept.items()}
-
     def account_swept(self, datasource_id: str) -> None:
         """Every swept item's verdict: restricted ones counted, left-out ones withheld and counted as skipped."""
         for cid, item in (self.swept or {}).items():

@@ -120,36 +120,37 @@ async def _bodies(
     if run.full is not None:
         return run.full.listed, None, run.full.bodies
     types = content_types(run.request.spec)
-    current: dict[str, str] | None = None
-    listed: dict[str, planning.Listed] | None = None
-    swept = survey.swept  # the restrictions sweep is a complete listing with metadata too
-    if swept is not None and (
-        plan.lists_every_id or run.access.newly_indexable(run.datasource_id, survey.indexed, survey.changed)
-    ):
-        current, listed = swept.current, swept.listed
-    elif plan.lists_every_id:
-        current, listed = await list_with_metadata(run, types)
+    # The restrictions sweep is a complete listing with metadata too; without one, list only when the plan says so.
+    listing = survey.swept
+    if listing is None and plan.lists_every_id:
+        listing = await list_with_metadata(run, types)
     ids = planning.wanted(
         run.datasource_id,
         changed=survey.changed,
         indexed=survey.indexed,
-        current=current if current is not None else (swept.current if swept else None),
-        listed=listed if listed is not None else (swept.listed if swept else None),
+        current=listing.current if listing else None,
+        listed=listing.listed if listing else None,
         fingerprints=survey.fingerprints,
         types=types,
     )
+    # The later phases take the listing as every current id (prune, every attachment and comment) when the plan asks
+    # for that, or when the sweep shows an item to index that the window does not explain (a restriction lifted).
+    keep = listing is not None and (
+        plan.lists_every_id or run.access.newly_indexable(run.datasource_id, survey.indexed, survey.changed)
+    )
+    current, listed = (listing.current, listing.listed) if listing is not None and keep else (None, None)
     ids = run.access.fetchable(ids)
     run.use_text_workers_if_large(len(ids))
     return current, listed, run.source.fetch_batches(ids)
 
 
-async def list_with_metadata(run: Run, types: list[str]) -> tuple[dict[str, str], dict[str, planning.Listed]]:
+async def list_with_metadata(run: Run, types: list[str]) -> Listing:
     """Every current item of `types` with its version and metadata fingerprint, so that what changed without a new
     version (labels, moves, renamed ancestors) is fetched again."""
     listing = Listing()
     async for _ in listing_items(run, types, METADATA_EXPAND, listing):
         pass
-    return listing.current, listing.listed
+    return listing
 
 
 async def listing_items(run: Run, types: list[str], expand: str, into: Listing) -> AsyncIterator[Item]:
